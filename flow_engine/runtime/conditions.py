@@ -1,0 +1,266 @@
+"""Predicates: the condition step's operators on dotted paths, and JsonLogic trigger conditions.
+
+Neither evaluates code: the operators are a fixed table, JsonLogic is data walked by the
+panzi-json-logic library (complete JsonLogic spec, pure Python, no dependencies) with an operator
+table we restrict and bound.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+
+from json_logic import apply as jsonlogic_apply
+from json_logic.builtins import BUILTINS, to_string
+
+from .errors import Problem
+from .limits import MAX_LOGIC_DEPTH, MAX_LOGIC_NODES, MAX_RENDERED_LENGTH
+from .paths import resolve_path
+
+# --- the condition step's operators -------------------------------------------------------------
+
+
+def _number(value):
+	"""The value as a float when it is a number or a numeric string, else None."""
+	if isinstance(value, bool):
+		return None
+	if isinstance(value, int | float):
+		return float(value) if math.isfinite(value) else None
+	if isinstance(value, str):
+		try:
+			number = float(value.strip())
+		except ValueError:
+			return None
+		return number if math.isfinite(number) else None
+	return None
+
+
+def _loose_equal(a, b) -> bool:
+	"""Equality as an operator typing into a form expects: 1 == "1", True == "true", None == ""."""
+	if a is None or b is None:
+		return (a is None or a == "") and (b is None or b == "")
+	if isinstance(a, bool) or isinstance(b, bool):
+		return _truthy_text(a) == _truthy_text(b)
+	na, nb = _number(a), _number(b)
+	if na is not None and nb is not None:
+		return na == nb
+	if isinstance(a, str | int | float) and isinstance(b, str | int | float):
+		return str(a) == str(b)
+	return a == b
+
+
+def _truthy_text(value) -> str:
+	if isinstance(value, bool):
+		return "true" if value else "false"
+	text = str(value).strip().lower()
+	return {"1": "true", "0": "false", "yes": "true", "no": "false"}.get(text, text)
+
+
+def _ordered(a, b, compare: Callable[[object, object], bool]) -> bool:
+	na, nb = _number(a), _number(b)
+	if na is not None and nb is not None:
+		return compare(na, nb)
+	if isinstance(a, str) and isinstance(b, str):
+		# ISO dates and datetimes order correctly as text.
+		return compare(a, b)
+	return False
+
+
+def _as_list(value) -> list:
+	if isinstance(value, list | tuple):
+		return list(value)
+	if isinstance(value, str):
+		text = value.strip()
+		if text.startswith("["):
+			try:
+				parsed = json.loads(text)
+			except ValueError:
+				parsed = None
+			if isinstance(parsed, list):
+				return parsed
+		return [part.strip() for part in value.split(",")] if text else []
+	return [] if value is None else [value]
+
+
+def _is_empty(value) -> bool:
+	if value is None:
+		return True
+	if isinstance(value, str):
+		return not value.strip()
+	if isinstance(value, list | tuple | dict | Mapping):
+		return len(value) == 0
+	return False
+
+
+def _contains(container, item) -> bool:
+	if isinstance(container, str):
+		return str(item) in container if item is not None else False
+	if isinstance(container, list | tuple):
+		return any(_loose_equal(element, item) for element in container)
+	if isinstance(container, Mapping):
+		return str(item) in container
+	return False
+
+
+OPERATORS: dict[str, Callable[[object, object], bool]] = {
+	"==": _loose_equal,
+	"!=": lambda a, b: not _loose_equal(a, b),
+	"<": lambda a, b: _ordered(a, b, lambda x, y: x < y),
+	">": lambda a, b: _ordered(a, b, lambda x, y: x > y),
+	"<=": lambda a, b: _ordered(a, b, lambda x, y: x <= y),
+	">=": lambda a, b: _ordered(a, b, lambda x, y: x >= y),
+	"in": lambda a, b: any(_loose_equal(a, option) for option in _as_list(b)),
+	"not_in": lambda a, b: not any(_loose_equal(a, option) for option in _as_list(b)),
+	"empty": lambda a, _b: _is_empty(a),
+	"not_empty": lambda a, _b: not _is_empty(a),
+	"contains": _contains,
+	"starts_with": lambda a, b: a is not None and b is not None and str(a).startswith(str(b)),
+	"ends_with": lambda a, b: a is not None and b is not None and str(a).endswith(str(b)),
+}
+
+UNARY_OPERATORS = frozenset({"empty", "not_empty"})
+
+
+def compare(field_value, op: str, value) -> bool:
+	"""Apply one of the 13 operators; an unknown operator is False (validation rejects it earlier)."""
+	operator = OPERATORS.get(op)
+	if operator is None:
+		return False
+	try:
+		return bool(operator(field_value, value))
+	except Exception:
+		return False
+
+
+def evaluate_field_condition(context, field: str, op: str, value) -> bool:
+	"""The condition step: `field` is a dotted path into the context, `value` already rendered."""
+	return compare(resolve_path(context, field), op, value)
+
+
+# --- JsonLogic ----------------------------------------------------------------------------------
+
+CONTROL_OPERATORS = frozenset({"if", "?:", "and", "or", "filter", "reduce", "map", "all", "some", "none"})
+
+
+def _bounded(result):
+	size = len(result) if isinstance(result, str | list) else 0
+	if size > MAX_RENDERED_LENGTH:
+		raise ValueError(f"result longer than {MAX_RENDERED_LENGTH}")
+	return result
+
+
+def _safe_cat(data=None, *args):
+	return _bounded("".join(to_string(arg) for arg in args))
+
+
+def _safe_merge(data=None, *args):
+	items: list = []
+	for arg in args:
+		if isinstance(arg, list):
+			items.extend(arg)
+		else:
+			items.append(arg)
+		_bounded(items)
+	return items
+
+
+# `log` writes to stdout, the rest is kept; `cat` and `merge` are bounded so that a `reduce`
+# doubling its accumulator cannot exhaust memory.
+JSONLOGIC_OPERATIONS = {name: fn for name, fn in BUILTINS.items() if name != "log"}
+JSONLOGIC_OPERATIONS.update({"cat": _safe_cat, "merge": _safe_merge})
+KNOWN_JSONLOGIC_OPERATORS = frozenset(JSONLOGIC_OPERATIONS) | CONTROL_OPERATORS
+
+
+def parse_jsonlogic(condition):
+	"""Accept a rule as an object or as JSON text; '' and None mean "always". Raises ValueError."""
+	if condition is None:
+		return None
+	if isinstance(condition, str):
+		text = condition.strip()
+		if not text:
+			return None
+		try:
+			condition = json.loads(text)
+		except ValueError as exc:
+			raise ValueError(f"not valid JSON: {exc}") from None
+	if condition in ({}, None):
+		return None
+	return condition
+
+
+def jsonlogic_problems(rule, field: str = "trigger.condition", step_id: str | None = None) -> list[Problem]:
+	"""Structural check of a JsonLogic rule: known operators only, bounded size and depth."""
+	problems: list[Problem] = []
+	nodes = 0
+
+	def walk(node, depth: int) -> None:
+		nonlocal nodes
+		nodes += 1
+		if nodes > MAX_LOGIC_NODES or depth > MAX_LOGIC_DEPTH:
+			return
+		if isinstance(node, list):
+			for item in node:
+				walk(item, depth + 1)
+		elif isinstance(node, dict):
+			if len(node) != 1:
+				problems.append(
+					Problem(step_id, field, f"an operation must have exactly one key, got {len(node)}")
+				)
+				return
+			((op, args),) = node.items()
+			if op not in KNOWN_JSONLOGIC_OPERATORS:
+				problems.append(Problem(step_id, field, f"unknown JsonLogic operator {op!r}"))
+				return
+			walk(args, depth + 1)
+		elif not (node is None or isinstance(node, str | int | float | bool)):
+			problems.append(Problem(step_id, field, f"unsupported value of type {type(node).__name__}"))
+
+	walk(rule, 0)
+	if nodes > MAX_LOGIC_NODES:
+		problems.append(Problem(step_id, field, f"rule too large (more than {MAX_LOGIC_NODES} nodes)"))
+	elif not problems and _depth(rule) > MAX_LOGIC_DEPTH:
+		problems.append(Problem(step_id, field, f"rule nested deeper than {MAX_LOGIC_DEPTH} levels"))
+	return problems
+
+
+def _depth(node, level: int = 0) -> int:
+	if level > MAX_LOGIC_DEPTH:
+		return level
+	if isinstance(node, dict):
+		return max((_depth(v, level + 1) for v in node.values()), default=level + 1)
+	if isinstance(node, list):
+		return max((_depth(v, level + 1) for v in node), default=level + 1)
+	return level
+
+
+def evaluate_jsonlogic(rule, data) -> tuple[bool, str | None]:
+	"""(matched, error). A missing rule matches; a rule that fails to evaluate does not, with why.
+
+	The rule is checked structurally first, so an unknown operator or an oversized rule is an
+	error, never an exception.
+	"""
+	try:
+		rule = parse_jsonlogic(rule)
+	except ValueError as exc:
+		return False, str(exc)
+	if rule is None:
+		return True, None
+	problems = jsonlogic_problems(rule)
+	if problems:
+		return False, problems[0].message
+	try:
+		result = jsonlogic_apply(rule, data, JSONLOGIC_OPERATIONS)
+	except RecursionError:
+		return False, "rule nested too deeply"
+	except Exception as exc:
+		return False, f"{type(exc).__name__}: {exc}"[:500]
+	return _jsonlogic_truthy(result), None
+
+
+def _jsonlogic_truthy(value) -> bool:
+	if isinstance(value, float) and math.isnan(value):
+		return False
+	if isinstance(value, dict):
+		return True
+	return bool(value)

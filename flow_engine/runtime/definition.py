@@ -1,0 +1,778 @@
+"""The flow language: parse a definition, validate it, and compile it for the engine.
+
+Accepts the seed's flow JSON as it is (§4 of the seed architecture), and a Flow Template record
+exported from the desk (`flow_definition` as an object or a JSON string). Validation collects
+every problem, each naming the step and the field, instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .conditions import UNARY_OPERATORS, jsonlogic_problems, parse_jsonlogic
+from .errors import DefinitionError, Problem
+from .events import get_event
+from .kinds.registry import FieldSpec, KindRegistry, KindSpec
+from .limits import (
+	MAX_DEFINITION_BYTES,
+	MAX_DEPENDS_ON,
+	MAX_JSON_DEPTH,
+	MAX_LABEL_LENGTH,
+	MAX_STEP_ID_LENGTH,
+	MAX_STEPS,
+)
+from .rendering import is_template, template_syntax_error
+from .retry import retry_problems
+
+SCHEMA_VERSION = 1
+
+STEP_TRIGGER_TYPES = ("on_flow_start", "on_prev_complete", "after_delay", "on_date", "on_webhook", "manual")
+INSTANT_TRIGGERS = frozenset({"on_flow_start", "on_prev_complete"})
+WAITING_TRIGGERS = frozenset({"on_webhook", "manual"})
+JOIN_MODES = ("all", "any")
+
+_FLOW_KEYS = {"version", "trigger", "variables", "steps", "retry", "name", "description", "$schema"}
+_FLOW_TRIGGER_KEYS = {"event", "condition", "doctype", "field"}
+_STEP_KEYS = {
+	"id",
+	"kind",
+	"label",
+	"parent_id",
+	"branch",
+	"depends_on",
+	"join",
+	"trigger",
+	"payload",
+	"retry",
+	"description",
+}
+_STEP_TRIGGER_KEYS = {"type", "delay_hours", "delay_days", "at"}
+_STEP_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*$")
+
+
+@dataclass(frozen=True)
+class StepTrigger:
+	type: str
+	delay_hours: float = 0.0
+	delay_days: float = 0.0
+	at: str | None = None
+
+	@property
+	def delay_seconds(self) -> float:
+		return self.delay_hours * 3600 + self.delay_days * 86400
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+	id: str
+	kind: str
+	label: str
+	parent_id: str | None
+	branch: str | None
+	depends_on: tuple[str, ...]
+	join: str
+	trigger: StepTrigger
+	payload: dict
+	retry: dict | None
+
+
+@dataclass(frozen=True)
+class FlowTrigger:
+	event: str = "manual"
+	condition: object = None  # a JsonLogic rule, or None for "always"
+	doctype: str | None = None
+	field: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class FlowDefinition:
+	version: int
+	trigger: FlowTrigger
+	variables: dict
+	retry: dict | None
+	steps: tuple[Step, ...]
+	raw: dict  # the definition as data: what a run snapshots and a store saves
+	by_id: dict[str, Step] = field(repr=False)
+	followers: dict[str, tuple[str, ...]] = field(repr=False)  # children and dependents of each step
+	order: tuple[str, ...] = field(repr=False)  # a topological order
+
+
+@dataclass(frozen=True)
+class TemplateRecord:
+	"""The Flow Template fields that came with a definition exported from the desk."""
+
+	name: str | None = None
+	template_name: str | None = None
+	applies_to: str | None = None
+	version: int | None = None
+	meta: dict = field(default_factory=dict)
+
+
+# --- entry points -------------------------------------------------------------------------------
+
+
+def load_definition(source, registry: KindRegistry | None = None) -> FlowDefinition:
+	"""Parse, validate and compile; raises DefinitionError listing every problem."""
+	definition, problems = check_definition(source, registry)
+	if problems:
+		raise DefinitionError(problems)
+	return definition
+
+
+def validate_definition(source, registry: KindRegistry | None = None) -> list[Problem]:
+	return check_definition(source, registry)[1]
+
+
+def check_definition(
+	source, registry: KindRegistry | None = None
+) -> tuple[FlowDefinition | None, list[Problem]]:
+	registry = registry or _default_registry()
+	data, _record, problems = read_source(source)
+	if problems:
+		return None, problems
+	return _check_flow(data, registry)
+
+
+def read_source(source) -> tuple[dict | None, TemplateRecord | None, list[Problem]]:
+	"""JSON text, bytes or data → (definition dict, template record or None, problems)."""
+	if isinstance(source, bytes | bytearray):
+		if len(source) > MAX_DEFINITION_BYTES:
+			return None, None, [_too_big()]
+		try:
+			source = source.decode("utf-8")
+		except UnicodeDecodeError as exc:
+			return None, None, [Problem(None, "json", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+	if isinstance(source, str):
+		data, problem = _parse_json(source, "json")
+		if problem:
+			return None, None, [problem]
+	else:
+		data = source
+	if isinstance(data, list):
+		if len(data) != 1:
+			return None, None, [Problem(None, "json", f"expected one flow, found a list of {len(data)}")]
+		data = data[0]
+	if not isinstance(data, Mapping):
+		return None, None, [Problem(None, "json", f"a flow must be a JSON object, not {_type_name(data)}")]
+	if "flow_definition" in data:
+		return _read_record(data)
+	return dict(data), None, []
+
+
+def _read_record(record: Mapping):
+	inner = record.get("flow_definition")
+	if isinstance(inner, str):
+		inner, problem = _parse_json(inner, "flow_definition")
+		if problem:
+			return None, None, [problem]
+	if not isinstance(inner, Mapping):
+		return (
+			None,
+			None,
+			[Problem(None, "flow_definition", f"must be a JSON object, not {_type_name(inner)}")],
+		)
+	data = dict(inner)
+	trigger = (
+		dict(data.get("trigger") or {})
+		if isinstance(data.get("trigger") or {}, Mapping)
+		else data.get("trigger")
+	)
+	if isinstance(trigger, dict):
+		# The record's own fields win: they are what the desk form shows and edits.
+		if record.get("trigger_event"):
+			trigger["event"] = record["trigger_event"]
+		if record.get("trigger_condition") not in (None, ""):
+			trigger["condition"] = record["trigger_condition"]
+		if record.get("trigger_doctype"):
+			trigger["doctype"] = record["trigger_doctype"]
+		if record.get("trigger_field"):
+			trigger["field"] = record["trigger_field"]
+		if not trigger.get("doctype") and record.get("applies_to"):
+			event = get_event(trigger.get("event"))
+			if event and event.needs_doctype:
+				trigger["doctype"] = record["applies_to"]
+		data["trigger"] = trigger
+	version = record.get("version")
+	meta = TemplateRecord(
+		name=record.get("name"),
+		template_name=record.get("template_name"),
+		applies_to=record.get("applies_to"),
+		version=version if isinstance(version, int) else None,
+		meta={k: v for k, v in record.items() if k != "flow_definition"},
+	)
+	return data, meta, []
+
+
+def _parse_json(text: str, field_name: str):
+	if len(text.encode("utf-8", "surrogatepass")) > MAX_DEFINITION_BYTES:
+		return None, _too_big(field_name)
+	try:
+		return json.loads(text), None
+	except RecursionError:
+		return None, Problem(
+			None, field_name, f"JSON nested deeper than Python can read (limit {MAX_JSON_DEPTH})"
+		)
+	except ValueError as exc:
+		message = getattr(exc, "msg", str(exc))
+		where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
+		return None, Problem(None, field_name, f"invalid JSON{where}: {message}")
+
+
+def _too_big(field_name: str = "json") -> Problem:
+	return Problem(None, field_name, f"definition larger than {MAX_DEFINITION_BYTES // (1024 * 1024)} MiB")
+
+
+def _default_registry() -> KindRegistry:
+	from . import registry
+
+	return registry
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+
+def _check_flow(data: dict, registry: KindRegistry) -> tuple[FlowDefinition | None, list[Problem]]:
+	problems: list[Problem] = []
+	add = problems.append
+
+	for key in data:
+		if key not in _FLOW_KEYS:
+			add(
+				Problem(
+					None, str(key)[:80], f"unknown key (known: {', '.join(sorted(_FLOW_KEYS - {'$schema'}))})"
+				)
+			)
+
+	version = data.get("version", SCHEMA_VERSION)
+	if isinstance(version, bool) or not isinstance(version, int):
+		add(Problem(None, "version", "must be a whole number"))
+	elif version != SCHEMA_VERSION:
+		add(
+			Problem(
+				None, "version", f"unsupported version {version} (this flow_engine reads {SCHEMA_VERSION})"
+			)
+		)
+
+	trigger = _check_flow_trigger(data.get("trigger"), add)
+
+	variables = data.get("variables", {})
+	if variables is None:
+		variables = {}
+	if not isinstance(variables, Mapping):
+		add(Problem(None, "variables", f"must be an object, not {_type_name(variables)}"))
+		variables = {}
+	elif _depth(variables) > MAX_JSON_DEPTH:
+		add(Problem(None, "variables", f"nested deeper than {MAX_JSON_DEPTH} levels"))
+
+	problems.extend(retry_problems(data.get("retry"), None))
+
+	raw_steps = data.get("steps")
+	if raw_steps is None:
+		add(Problem(None, "steps", "required"))
+		raw_steps = []
+	elif not isinstance(raw_steps, list):
+		add(Problem(None, "steps", f"must be a list, not {_type_name(raw_steps)}"))
+		raw_steps = []
+	elif len(raw_steps) > MAX_STEPS:
+		add(Problem(None, "steps", f"{len(raw_steps)} steps; at most {MAX_STEPS} are allowed"))
+		raw_steps = []
+
+	# First pass: ids, so that references can be checked in any order.
+	ids: dict[str, Mapping] = {}
+	for position, raw in enumerate(raw_steps):
+		if not isinstance(raw, Mapping):
+			add(Problem(f"#{position + 1}", "step", f"must be an object, not {_type_name(raw)}"))
+			continue
+		step_id = raw.get("id")
+		if not isinstance(step_id, str) or not step_id:
+			add(Problem(f"#{position + 1}", "id", "required (a non-empty string)"))
+		elif len(step_id) > MAX_STEP_ID_LENGTH:
+			add(Problem(f"#{position + 1}", "id", f"longer than {MAX_STEP_ID_LENGTH} characters"))
+		elif not _STEP_ID.match(step_id):
+			add(Problem(step_id, "id", "may contain only letters, digits and _ . : -"))
+		elif step_id in ids:
+			add(Problem(step_id, "id", "duplicate step id"))
+		else:
+			ids[step_id] = raw
+
+	steps: list[Step] = []
+	for step_id, raw in ids.items():
+		step = _check_step(step_id, raw, ids, registry, add)
+		if step is not None:
+			steps.append(step)
+
+	order = _topological_order(ids, add)
+	if problems or order is None:
+		return None, problems
+
+	by_id = {step.id: step for step in steps}
+	followers: dict[str, list[str]] = {step.id: [] for step in steps}
+	for step in steps:
+		if step.parent_id:
+			followers[step.parent_id].append(step.id)
+		for dep in step.depends_on:
+			if dep != step.parent_id:
+				followers[dep].append(step.id)
+	definition = FlowDefinition(
+		version=SCHEMA_VERSION,
+		trigger=trigger,
+		variables=dict(variables),
+		retry=dict(data["retry"]) if data.get("retry") else None,
+		steps=tuple(steps),
+		raw=dict(data),
+		by_id=by_id,
+		followers={key: tuple(value) for key, value in followers.items()},
+		order=order,
+	)
+	return definition, []
+
+
+def _check_flow_trigger(raw, add) -> FlowTrigger:
+	if raw is None:
+		return FlowTrigger()
+	if not isinstance(raw, Mapping):
+		add(Problem(None, "trigger", f"must be an object, not {_type_name(raw)}"))
+		return FlowTrigger()
+	for key in raw:
+		if key not in _FLOW_TRIGGER_KEYS:
+			add(
+				Problem(
+					None,
+					f"trigger.{str(key)[:80]}",
+					f"unknown key (known: {', '.join(sorted(_FLOW_TRIGGER_KEYS))})",
+				)
+			)
+	event_name = raw.get("event") or "manual"
+	event = get_event(event_name)
+	if event is None:
+		add(Problem(None, "trigger.event", f"unknown event {str(event_name)[:80]!r}"))
+	doctype, field_name = raw.get("doctype"), raw.get("field")
+	for key, value in (("doctype", doctype), ("field", field_name)):
+		if value is not None and not isinstance(value, str):
+			add(Problem(None, f"trigger.{key}", "must be a string"))
+	if event and event.needs_doctype and not doctype:
+		add(Problem(None, "trigger.doctype", f"required for event {event.name}"))
+	if event and event.needs_field and not field_name:
+		add(Problem(None, "trigger.field", f"required for event {event.name}"))
+	condition = None
+	try:
+		condition = parse_jsonlogic(raw.get("condition"))
+	except ValueError as exc:
+		add(Problem(None, "trigger.condition", str(exc)))
+	else:
+		if condition is not None:
+			for problem in jsonlogic_problems(condition):
+				add(problem)
+	return FlowTrigger(
+		event=str(event_name),
+		condition=condition,
+		doctype=doctype if isinstance(doctype, str) else None,
+		field=field_name if isinstance(field_name, str) else None,
+	)
+
+
+def _check_step(step_id: str, raw: Mapping, ids: Mapping, registry: KindRegistry, add) -> Step | None:
+	count = _Counter(add)
+	add = count.add
+	for key in raw:
+		if key not in _STEP_KEYS and not str(key).startswith("_"):
+			add(Problem(step_id, str(key)[:80], "unknown key"))
+
+	kind_name = raw.get("kind")
+	spec = registry.get(kind_name)
+	if spec is None:
+		known = ", ".join(registry.names())
+		add(Problem(step_id, "kind", f"unknown kind {str(kind_name)[:80]!r} (known: {known})"))
+
+	label = raw.get("label", step_id)
+	if label is None:
+		label = step_id
+	if not isinstance(label, str):
+		add(Problem(step_id, "label", "must be a string"))
+	elif len(label) > MAX_LABEL_LENGTH:
+		add(Problem(step_id, "label", f"longer than {MAX_LABEL_LENGTH} characters"))
+
+	parent_id = raw.get("parent_id")
+	parent = None
+	if parent_id is not None:
+		if not isinstance(parent_id, str):
+			add(Problem(step_id, "parent_id", "must be a step id or null"))
+		elif parent_id == step_id:
+			add(Problem(step_id, "parent_id", "a step cannot be its own parent"))
+		elif parent_id not in ids:
+			add(Problem(step_id, "parent_id", f"no step with id {parent_id[:80]!r}"))
+		else:
+			parent = ids[parent_id]
+
+	branch = raw.get("branch")
+	if branch is not None:
+		if not isinstance(branch, str):
+			add(Problem(step_id, "branch", "must be a string or null"))
+		elif parent_id is None:
+			add(Problem(step_id, "branch", "a branch needs a parent_id"))
+		elif parent is not None:
+			parent_spec = registry.get(parent.get("kind"))
+			if parent_spec is not None:
+				labels = parent_spec.branches_for(
+					parent.get("payload") if isinstance(parent.get("payload"), Mapping) else {}
+				)
+				if not parent_spec.has_branches:
+					add(
+						Problem(step_id, "branch", f"parent {parent_id} ({parent_spec.name}) has no branches")
+					)
+				elif branch not in labels:
+					add(
+						Problem(
+							step_id,
+							"branch",
+							f"{branch[:80]!r} is not a branch of {parent_id} (branches: {', '.join(labels)})",
+						)
+					)
+
+	depends_on = raw.get("depends_on") or []
+	if not isinstance(depends_on, list):
+		add(Problem(step_id, "depends_on", "must be a list of step ids"))
+		depends_on = []
+	elif len(depends_on) > MAX_DEPENDS_ON:
+		add(Problem(step_id, "depends_on", f"more than {MAX_DEPENDS_ON} dependencies"))
+		depends_on = []
+	seen: set[str] = set()
+	for dep in depends_on:
+		if not isinstance(dep, str):
+			add(Problem(step_id, "depends_on", f"{_type_name(dep)} is not a step id"))
+		elif dep == step_id:
+			add(Problem(step_id, "depends_on", "a step cannot depend on itself"))
+		elif dep not in ids:
+			add(Problem(step_id, "depends_on", f"no step with id {dep[:80]!r}"))
+		elif dep in seen:
+			add(Problem(step_id, "depends_on", f"{dep!r} listed twice"))
+		else:
+			seen.add(dep)
+
+	join = raw.get("join", "all") or "all"
+	if join not in JOIN_MODES:
+		add(Problem(step_id, "join", f"must be one of {', '.join(JOIN_MODES)}"))
+
+	has_predecessor = bool(parent_id or depends_on)
+	trigger = _check_step_trigger(step_id, raw.get("trigger"), has_predecessor, add)
+
+	payload = raw.get("payload")
+	if payload is None:
+		payload = {}
+	if not isinstance(payload, Mapping):
+		add(Problem(step_id, "payload", f"must be an object, not {_type_name(payload)}"))
+		payload = {}
+	elif spec is not None:
+		_check_payload(step_id, spec, payload, add)
+
+	for problem in retry_problems(raw.get("retry"), step_id):
+		add(problem)
+
+	if count.n:
+		return None
+	return Step(
+		id=step_id,
+		kind=spec.name,
+		label=label,
+		parent_id=parent_id,
+		branch=branch,
+		depends_on=tuple(depends_on),
+		join=join,
+		trigger=trigger,
+		payload=dict(payload),
+		retry=dict(raw["retry"]) if raw.get("retry") else None,
+	)
+
+
+class _Counter:
+	def __init__(self, add):
+		self._add, self.n = add, 0
+
+	def add(self, problem: Problem) -> None:
+		self.n += 1
+		self._add(problem)
+
+
+def _check_step_trigger(step_id: str, raw, has_predecessor: bool, add) -> StepTrigger:
+	default = "on_prev_complete" if has_predecessor else "on_flow_start"
+	if raw is None:
+		return StepTrigger(default)
+	if not isinstance(raw, Mapping):
+		add(Problem(step_id, "trigger", f"must be an object, not {_type_name(raw)}"))
+		return StepTrigger(default)
+	for key in raw:
+		if key not in _STEP_TRIGGER_KEYS:
+			add(Problem(step_id, f"trigger.{str(key)[:80]}", "unknown key"))
+	kind = raw.get("type") or default
+	if kind not in STEP_TRIGGER_TYPES:
+		add(
+			Problem(
+				step_id,
+				"trigger.type",
+				f"unknown trigger type {str(kind)[:80]!r} (known: {', '.join(STEP_TRIGGER_TYPES)})",
+			)
+		)
+		return StepTrigger(default)
+	delays = {}
+	for key in ("delay_hours", "delay_days"):
+		value = raw.get(key)
+		if value in (None, ""):
+			delays[key] = 0.0
+			continue
+		number = _as_number(value)
+		if number is None:
+			add(Problem(step_id, f"trigger.{key}", "must be a number"))
+			number = 0.0
+		elif number < 0:
+			add(Problem(step_id, f"trigger.{key}", "must not be negative"))
+		elif number > 3650 * (24 if key == "delay_hours" else 1):
+			add(Problem(step_id, f"trigger.{key}", "more than ten years"))
+		delays[key] = max(number, 0.0)
+	at = raw.get("at")
+	if kind == "after_delay" and delays["delay_hours"] == 0 and delays["delay_days"] == 0:
+		add(Problem(step_id, "trigger.delay_hours", "after_delay needs delay_hours or delay_days above 0"))
+	if kind == "on_date":
+		if not isinstance(at, str) or not at.strip():
+			add(
+				Problem(
+					step_id, "trigger.at", "on_date needs a date or datetime (ISO 8601) or a {{ }} template"
+				)
+			)
+		elif is_template(at):
+			error = template_syntax_error(at)
+			if error:
+				add(Problem(step_id, "trigger.at", error))
+		elif parse_datetime(at) is None:
+			add(Problem(step_id, "trigger.at", f"{at[:80]!r} is not an ISO 8601 date or datetime"))
+	return StepTrigger(kind, delays["delay_hours"], delays["delay_days"], at if isinstance(at, str) else None)
+
+
+def _check_payload(step_id: str, spec: KindSpec, payload: Mapping, add) -> None:
+	for key in payload:
+		if spec.field(key) is None:
+			known = ", ".join(f.name for f in spec.fields) or "none"
+			add(
+				Problem(
+					step_id,
+					f"payload.{str(key)[:80]}",
+					f"unknown field for kind {spec.name} (known: {known})",
+				)
+			)
+	for field_spec in spec.fields:
+		_check_field(
+			step_id, f"payload.{field_spec.name}", field_spec, payload.get(field_spec.name), add, payload
+		)
+
+
+def _check_field(step_id, where, spec: FieldSpec, value, add, siblings: Mapping) -> None:
+	if value is None or value == "":
+		needs_value = spec.required and not (spec.name == "value" and siblings.get("op") in UNARY_OPERATORS)
+		if needs_value:
+			add(Problem(step_id, where, "required"))
+		return
+	if _depth(value) > MAX_JSON_DEPTH:
+		add(Problem(step_id, where, f"nested deeper than {MAX_JSON_DEPTH} levels"))
+		return
+	kind = spec.type
+	if isinstance(value, str) and kind not in ("path", "jsonlogic", "json") and is_template(value):
+		error = template_syntax_error(value)
+		if error:
+			add(Problem(step_id, where, error))
+		return
+	if kind in ("data", "text"):
+		if isinstance(value, bool) or not isinstance(value, str | int | float):
+			add(Problem(step_id, where, f"must be text, not {_type_name(value)}"))
+	elif kind in ("int", "float"):
+		number = _as_number(value)
+		if number is None:
+			add(Problem(step_id, where, "must be a number"))
+		elif kind == "int" and number != int(number):
+			add(Problem(step_id, where, "must be a whole number"))
+	elif kind == "select":
+		if value not in spec.options:
+			add(Problem(step_id, where, f"{str(value)[:80]!r} is not one of {', '.join(spec.options)}"))
+	elif kind == "check":
+		if value not in (True, False, 0, 1):
+			add(Problem(step_id, where, "must be true or false"))
+	elif kind == "datetime":
+		if not isinstance(value, str) or parse_datetime(value) is None:
+			add(Problem(step_id, where, "must be an ISO 8601 date or datetime"))
+	elif kind == "json":
+		_check_json_field(step_id, where, value, add)
+	elif kind == "path":
+		if not isinstance(value, str) or not _PATH.match(value):
+			add(Problem(step_id, where, "must be a dotted path such as doc.status"))
+	elif kind == "jsonlogic":
+		try:
+			rule = parse_jsonlogic(value)
+		except ValueError as exc:
+			add(Problem(step_id, where, str(exc)))
+		else:
+			for problem in jsonlogic_problems(rule, where, step_id):
+				add(problem)
+	elif kind == "table":
+		if not isinstance(value, list):
+			add(Problem(step_id, where, "must be a list of rows"))
+			return
+		for index, row in enumerate(value):
+			if not isinstance(row, Mapping):
+				add(Problem(step_id, f"{where}.{index}", "must be an object"))
+				continue
+			for key in row:
+				if not any(column.name == key for column in spec.fields):
+					add(Problem(step_id, f"{where}.{index}.{str(key)[:80]}", "unknown column"))
+			for column in spec.fields:
+				_check_field(
+					step_id, f"{where}.{index}.{column.name}", column, row.get(column.name), add, row
+				)
+
+
+def _check_json_field(step_id, where, value, add) -> None:
+	if isinstance(value, str):
+		try:
+			value = json.loads(value)
+		except RecursionError:
+			add(Problem(step_id, where, "JSON nested too deeply"))
+			return
+		except ValueError as exc:
+			add(
+				Problem(
+					step_id,
+					where,
+					f"invalid JSON: {getattr(exc, 'msg', exc)} (put {{{{ }}}} templates inside JSON strings)",
+				)
+			)
+			return
+	if not isinstance(value, dict | list):
+		add(Problem(step_id, where, "must be a JSON object or list"))
+		return
+	if _depth(value) > MAX_JSON_DEPTH:
+		add(Problem(step_id, where, f"nested deeper than {MAX_JSON_DEPTH} levels"))
+		return
+	for text in _strings(value):
+		error = template_syntax_error(text)
+		if error:
+			add(Problem(step_id, where, error))
+			return
+
+
+def _raw_links(ids: Mapping[str, Mapping]) -> dict[str, tuple[set, set]]:
+	"""For each step, (ids it depends on, its parent as a set): valid references only."""
+	links = {}
+	for step_id, raw in ids.items():
+		deps = raw.get("depends_on") if isinstance(raw.get("depends_on"), list) else []
+		depends = {d for d in deps if isinstance(d, str) and d in ids and d != step_id}
+		parent = raw.get("parent_id")
+		links[step_id] = (
+			depends,
+			{parent} if isinstance(parent, str) and parent in ids and parent != step_id else set(),
+		)
+	return links
+
+
+def _topological_order(ids: Mapping[str, Mapping], add) -> tuple[str, ...] | None:
+	"""Kahn's algorithm over depends_on and parent links together; reports the steps of a cycle."""
+	links = _raw_links(ids)
+	predecessors = {step_id: depends | parent for step_id, (depends, parent) in links.items()}
+	followers: dict[str, list[str]] = {step_id: [] for step_id in ids}
+	for step_id, before in predecessors.items():
+		for other in before:
+			followers[other].append(step_id)
+	remaining = {step_id: len(before) for step_id, before in predecessors.items()}
+	queue = deque(step_id for step_id in ids if remaining[step_id] == 0)
+	order = []
+	while queue:
+		step_id = queue.popleft()
+		order.append(step_id)
+		for follower in followers[step_id]:
+			remaining[follower] -= 1
+			if remaining[follower] == 0:
+				queue.append(follower)
+	if len(order) == len(ids):
+		return tuple(order)
+	stuck = {step_id for step_id, count in remaining.items() if count > 0}
+	cycle = _find_cycle(stuck, predecessors)
+	path = " -> ".join(cycle)
+	in_cycle = set(cycle)
+	for step_id in sorted(in_cycle):
+		field_name = "depends_on" if in_cycle & links[step_id][0] else "parent_id"
+		add(Problem(step_id, field_name, f"cycle: {path}"))
+	return None
+
+
+def _find_cycle(stuck: set[str], predecessors: Mapping[str, set]) -> list[str]:
+	start = min(stuck)
+	seen: dict[str, int] = {}
+	path: list[str] = []
+	node = start
+	while node not in seen:
+		seen[node] = len(path)
+		path.append(node)
+		node = min(p for p in predecessors[node] if p in stuck)
+	cycle = path[seen[node] :]
+	cycle.reverse()  # show it in execution order: a -> b means b waits for a
+	return [*cycle, cycle[0]]
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def parse_datetime(text: str) -> datetime | None:
+	try:
+		return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+	except (ValueError, AttributeError, TypeError):
+		return None
+
+
+def _as_number(value) -> float | None:
+	if isinstance(value, bool):
+		return None
+	if isinstance(value, int | float):
+		return float(value) if math.isfinite(value) else None
+	if isinstance(value, str):
+		try:
+			number = float(value)
+		except ValueError:
+			return None
+		return number if math.isfinite(number) else None
+	return None
+
+
+def _type_name(value) -> str:
+	return {
+		dict: "an object",
+		list: "a list",
+		str: "a string",
+		int: "a number",
+		float: "a number",
+		bool: "a boolean",
+		type(None): "null",
+	}.get(type(value), type(value).__name__)
+
+
+def _depth(value, level: int = 0) -> int:
+	if level > MAX_JSON_DEPTH:
+		return level
+	if isinstance(value, Mapping):
+		return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+	if isinstance(value, list | tuple):
+		return max((_depth(v, level + 1) for v in value), default=level + 1)
+	return level
+
+
+def _strings(value):
+	if isinstance(value, str):
+		yield value
+	elif isinstance(value, Mapping):
+		for item in value.values():
+			yield from _strings(item)
+	elif isinstance(value, list):
+		for item in value:
+			yield from _strings(item)

@@ -1,0 +1,503 @@
+"""The engine: advances a run over its definition's DAG.
+
+A ready queue, not waves: every step whose predecessors are settled is looked at once more, so a
+chain of any length runs in one call and linear time. Instant steps execute, delayed steps are
+scheduled, webhook/manual steps wait; descendants of an untaken branch are skipped; a failed
+attempt is retried per the step's retry policy and, past it, fails the run (fail-fast: nothing
+more starts until someone retries the step).
+
+Everything the engine needs from the world comes through its ports (Effects, Clock); the run
+state it reads and writes is plain data (state.Run), so a store can save it between any two calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from .definition import (
+	INSTANT_TRIGGERS,
+	WAITING_TRIGGERS,
+	FlowDefinition,
+	Step,
+	load_definition,
+	parse_datetime,
+)
+from .errors import DefinitionError, FlowStateError, StepError
+from .kinds.registry import UNRENDERED_FIELD_TYPES, KindRegistry, KindSpec, StepCall, StepOutcome
+from .limits import MAX_ERROR_LENGTH
+from .rendering import render, render_deep
+from .retry import RetryPolicy
+from .state import TERMINAL_STEP_STATUSES, AdvanceReport, Run
+
+_READY, _WAIT, _SKIP = "ready", "wait", "skip"
+
+
+def idempotency_key(run_name: str, step_id: str) -> str:
+	"""One key per (run, step), the same for every attempt: a retry finds what the first made."""
+	return f"{run_name}:{step_id}"
+
+
+class Engine:
+	def __init__(
+		self, effects, clock, registry: KindRegistry | None = None, default_retry: RetryPolicy | None = None
+	):
+		from . import registry as default_registry
+
+		self.effects = effects
+		self.clock = clock
+		self.registry = registry or default_registry
+		self.default_retry = default_retry or RetryPolicy()
+
+	# --- public operations --------------------------------------------------------------------
+
+	def start(
+		self,
+		definition,
+		*,
+		name: str,
+		context: Mapping | None = None,
+		variables: Mapping | None = None,
+		defaults: Mapping | None = None,
+	) -> tuple[Run, AdvanceReport]:
+		"""Create a run of `definition` (a FlowDefinition, or anything load_definition reads) and advance it."""
+		if not isinstance(definition, FlowDefinition):
+			definition = load_definition(definition, self.registry)
+		run = Run(
+			name=name,
+			definition=definition.raw,
+			steps={step.id: {"status": "pending"} for step in definition.steps},
+			variables={**definition.variables, **dict(variables or {})},
+			context=dict(context or {}),
+			defaults=dict(defaults or {}),
+			started_at=_iso(self.clock.now()),
+		)
+		run._compiled = definition
+		return run, self.advance(run)
+
+	def advance(self, run: Run) -> AdvanceReport:
+		"""Execute every ready step, and fire scheduled steps that are due."""
+		report = AdvanceReport(run.name, run.status)
+		definition = self._definition(run, report)
+		if definition is None or run.status != "running":
+			return self._finish(run, report, definition)
+		now_iso = _iso(self.clock.now())
+		due = [sid for sid in definition.order if _due(run.steps[sid], now_iso)]
+		queue = deque(sid for sid in definition.order if run.steps[sid]["status"] == "pending")
+		for step_id in due:
+			if run.status != "running":
+				break
+			self._execute(run, definition, definition.by_id[step_id], report, queue)
+		self._drive(run, definition, queue, report)
+		return self._finish(run, report, definition)
+
+	def fire(self, run: Run, step_id: str, *, force: bool = False) -> AdvanceReport:
+		"""A scheduled step's time has come. Firing twice, or a step that is not scheduled, does nothing."""
+		report = AdvanceReport(run.name, run.status)
+		definition = self._definition(run, report)
+		state = run.steps.get(step_id)
+		if definition is None or state is None:
+			report.note = f"no step {step_id!r} in run {run.name}" if definition else report.note
+			return self._finish(run, report, definition)
+		if run.status != "running":
+			report.note = f"run is {run.status}"
+			return self._finish(run, report, definition)
+		if state["status"] != "scheduled":
+			report.note = f"step {step_id} is {state['status']}, not scheduled"
+			return self._finish(run, report, definition)
+		if not force and state.get("trigger_at", "") > _iso(self.clock.now()):
+			report.note = f"step {step_id} is due at {state['trigger_at']}"
+			return self._finish(run, report, definition)
+		queue: deque[str] = deque()
+		self._execute(run, definition, definition.by_id[step_id], report, queue)
+		self._drive(run, definition, queue, report)
+		return self._finish(run, report, definition)
+
+	def complete(self, run: Run, step_id: str, data: Mapping | None = None) -> AdvanceReport:
+		"""A waiting (webhook or manual) step is signalled: execute it, with `data` as `input`."""
+		report = AdvanceReport(run.name, run.status)
+		definition = self._definition(run, report)
+		if definition is None:
+			return self._finish(run, report, definition)
+		state = run.steps.get(step_id)
+		if state is None:
+			raise FlowStateError(f"run {run.name} has no step {step_id!r}")
+		if run.status != "running":
+			raise FlowStateError(f"run {run.name} is {run.status}")
+		if state["status"] != "waiting":
+			raise FlowStateError(f"step {step_id} is {state['status']}, not waiting")
+		queue: deque[str] = deque()
+		self._execute(run, definition, definition.by_id[step_id], report, queue, data=dict(data or {}))
+		self._drive(run, definition, queue, report)
+		return self._finish(run, report, definition)
+
+	def retry(self, run: Run, step_id: str) -> AdvanceReport:
+		"""Give a failed step a fresh set of attempts and resume the run."""
+		state = run.steps.get(step_id)
+		if state is None:
+			raise FlowStateError(f"run {run.name} has no step {step_id!r}")
+		if state["status"] != "failed":
+			raise FlowStateError(f"step {step_id} is {state['status']}, not failed")
+		if run.status == "cancelled":
+			raise FlowStateError(f"run {run.name} is cancelled")
+		state.update(status="pending", tries=0, at=_iso(self.clock.now()))
+		state.pop("error", None)
+		if not any(s["status"] == "failed" for s in run.steps.values()):
+			run.status, run.error, run.completed_at = "running", None, None
+		report = self.advance(run)
+		# Scheduled steps whose pending rows were dropped while the run was failed come back.
+		announced = {step for step, _at in report.scheduled}
+		report.scheduled.extend(
+			(sid, s["trigger_at"])
+			for sid, s in run.steps.items()
+			if s["status"] == "scheduled" and sid not in announced
+		)
+		return report
+
+	def cancel(self, run: Run, reason: str | None = None) -> AdvanceReport:
+		report = AdvanceReport(run.name, run.status)
+		if run.status in ("completed", "cancelled"):
+			report.note = f"run is {run.status}"
+			return report
+		run.status = "cancelled"
+		run.error = reason or run.error
+		run.completed_at = _iso(self.clock.now())
+		report.unscheduled = [sid for sid, s in run.steps.items() if s["status"] in ("scheduled", "waiting")]
+		report.status = run.status
+		return report
+
+	def definition_of(self, run: Run) -> FlowDefinition:
+		if run._compiled is None:
+			run._compiled = load_definition(run.definition, self.registry)
+		return run._compiled
+
+	# --- the loop -----------------------------------------------------------------------------
+
+	def _drive(self, run: Run, definition: FlowDefinition, queue: deque, report: AdvanceReport) -> None:
+		steps, by_id, followers = run.steps, definition.by_id, definition.followers
+		while queue and run.status == "running":
+			step_id = queue.popleft()
+			state = steps[step_id]
+			if state["status"] != "pending":
+				continue
+			step = by_id[step_id]
+			verdict = _gate(step, steps)
+			if verdict is _WAIT:
+				continue
+			if verdict is _SKIP:
+				state["status"] = "skipped"
+				state["at"] = _iso(self.clock.now())
+				report.skipped.append(step_id)
+				queue.extend(followers[step_id])
+				continue
+			trigger = step.trigger.type
+			if trigger in INSTANT_TRIGGERS:
+				self._execute(run, definition, step, report, queue)
+			elif trigger in WAITING_TRIGGERS:
+				state["status"] = "waiting"
+				state["at"] = _iso(self.clock.now())
+				report.waiting.append(step_id)
+			else:
+				self._schedule_or_execute(run, definition, step, report, queue)
+
+	def _schedule_or_execute(
+		self, run: Run, definition: FlowDefinition, step: Step, report: AdvanceReport, queue: deque
+	) -> None:
+		now = self.clock.now()
+		if step.trigger.type == "after_delay":
+			when = now + timedelta(seconds=step.trigger.delay_seconds)
+		else:
+			text = render(step.trigger.at or "", self._context(run, definition, now))
+			when = _naive(parse_datetime(text), getattr(self.clock, "tz", None)) if text else None
+			if when is None:
+				self._record_failure(
+					run,
+					definition,
+					step,
+					report,
+					now,
+					now,
+					f"trigger.at rendered to {text!r}, not a date",
+					retryable=False,
+				)
+				return
+		if when <= now:
+			self._execute(run, definition, step, report, queue)
+			return
+		state = run.steps[step.id]
+		state.update(status="scheduled", trigger_at=_iso(when), at=_iso(now))
+		report.scheduled.append((step.id, state["trigger_at"]))
+
+	def _execute(
+		self,
+		run: Run,
+		definition: FlowDefinition,
+		step: Step,
+		report: AdvanceReport,
+		queue: deque,
+		data: dict | None = None,
+	) -> None:
+		spec = self.registry.get(step.kind)
+		state = run.steps[step.id]
+		started = self.clock.now()
+		tries = state.get("tries", 0) + 1
+		state["tries"] = tries
+		try:
+			if spec is None:
+				raise StepError(f"kind {step.kind!r} is not installed", retryable=False)
+			context = self._context(run, definition, started, data)
+			payload = render_payload(spec, step.payload, context)
+			outcome = spec.handler(
+				StepCall(
+					run_name=run.name,
+					step=step,
+					payload=payload,
+					context=context,
+					effects=self.effects,
+					idempotency_key=idempotency_key(run.name, step.id),
+					attempt=tries,
+					reference=_reference(run),
+				)
+			)
+			result, branch = _checked_outcome(spec, step, payload, outcome)
+			if data:
+				result = {**result, "input": data}
+		except StepError as exc:
+			self._record_failure(
+				run, definition, step, report, started, self.clock.now(), str(exc), exc.retryable
+			)
+			return
+		except Exception as exc:  # a bug or an outage inside a handler or an effect: retry it
+			self._record_failure(
+				run, definition, step, report, started, self.clock.now(), f"{type(exc).__name__}: {exc}", True
+			)
+			return
+		ended = self.clock.now()
+		state.setdefault("attempts", []).append(
+			{
+				"n": len(state.get("attempts", [])) + 1,
+				"started_at": _iso(started),
+				"ended_at": _iso(ended),
+				"outcome": "done",
+			}
+		)
+		state["status"] = "done"
+		state["at"] = _iso(ended)
+		if result:
+			state["result"] = result
+		if branch is not None:
+			state["branch"] = branch
+		state.pop("error", None)
+		state.pop("trigger_at", None)
+		report.executed.append(step.id)
+		queue.extend(definition.followers[step.id])
+
+	def _record_failure(
+		self,
+		run: Run,
+		definition: FlowDefinition,
+		step: Step,
+		report: AdvanceReport,
+		started: datetime,
+		ended: datetime,
+		error: str,
+		retryable: bool,
+	) -> None:
+		state = run.steps[step.id]
+		error = error[:MAX_ERROR_LENGTH]
+		attempts = state.setdefault("attempts", [])
+		attempts.append(
+			{
+				"n": len(attempts) + 1,
+				"started_at": _iso(started),
+				"ended_at": _iso(ended),
+				"outcome": "error",
+				"error": error,
+			}
+		)
+		state["error"] = error
+		state["at"] = _iso(ended)
+		state.setdefault("tries", 1)
+		policy = self._policy(run, step)
+		if retryable and state["tries"] < policy.max_attempts:
+			when = ended + timedelta(
+				seconds=policy.delay_after(state["tries"], idempotency_key(run.name, step.id))
+			)
+			state.update(status="scheduled", trigger_at=_iso(when))
+			report.failed_attempts.append(step.id)
+			report.scheduled.append((step.id, state["trigger_at"]))
+			return
+		state["status"] = "failed"
+		state.pop("trigger_at", None)
+		report.failed.append(step.id)
+		run.status = "failed"
+		run.error = f"step {step.id}: {error}"
+
+	def _policy(self, run: Run, step: Step) -> RetryPolicy:
+		policy = self.default_retry.merged(run.defaults.get("retry"))
+		return policy.merged(run.definition.get("retry")).merged(step.retry)
+
+	def _context(self, run: Run, definition: FlowDefinition, now: datetime, data: dict | None = None) -> dict:
+		context = dict(run.context)
+		context.update(
+			variables=run.variables,
+			steps=run.steps,
+			run={
+				"name": run.name,
+				"variables": run.variables,
+				"step_state": run.steps,
+				"started_at": run.started_at,
+			},
+			now=_iso(now),
+		)
+		context.setdefault("doc", {})
+		context.setdefault("customer", {})
+		if data is not None:
+			context["input"] = data
+		return context
+
+	def _definition(self, run: Run, report: AdvanceReport) -> FlowDefinition | None:
+		try:
+			return self.definition_of(run)
+		except DefinitionError as exc:
+			if run.status == "running":
+				run.status = "failed"
+				run.error = f"definition: {exc}"[:MAX_ERROR_LENGTH]
+			report.note = run.error
+			return None
+
+	def _finish(self, run: Run, report: AdvanceReport, definition: FlowDefinition | None) -> AdvanceReport:
+		if run.status == "running" and all(s["status"] in TERMINAL_STEP_STATUSES for s in run.steps.values()):
+			run.status = "completed"
+			run.completed_at = _iso(self.clock.now())
+		report.status = run.status
+		return report
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _gate(step: Step, steps: Mapping[str, dict]):
+	"""Is a pending step ready, still waiting for a predecessor, or never to run (skip)?"""
+	if step.parent_id is not None:
+		parent = steps[step.parent_id]
+		status = parent["status"]
+		if status == "skipped":
+			return _SKIP
+		if status != "done":
+			return _WAIT
+		if step.branch is not None and parent.get("branch") != step.branch:
+			return _SKIP
+	if step.depends_on:
+		statuses = [steps[dep]["status"] for dep in step.depends_on]
+		if step.join == "any":
+			if "done" in statuses:
+				return _READY
+			return _SKIP if all(status == "skipped" for status in statuses) else _WAIT
+		if "skipped" in statuses:
+			return _SKIP
+		if any(status != "done" for status in statuses):
+			return _WAIT
+	return _READY
+
+
+def _due(state: dict, now_iso: str) -> bool:
+	return state["status"] == "scheduled" and state.get("trigger_at", "") <= now_iso
+
+
+def render_payload(spec: KindSpec, payload: Mapping, context: Mapping) -> dict:
+	"""Render a step's payload by its field descriptors; fill defaults; coerce numbers and checks."""
+	rendered = {}
+	for key, value in payload.items():
+		field_spec = spec.field(key)
+		rendered[key] = _render_field(field_spec, value, context)
+	for field_spec in spec.fields:
+		if rendered.get(field_spec.name) in (None, "") and field_spec.default is not None:
+			rendered[field_spec.name] = field_spec.default
+	return rendered
+
+
+def _render_field(field_spec, value, context):
+	if field_spec is None:
+		return render_deep(value, context)
+	kind = field_spec.type
+	if kind in UNRENDERED_FIELD_TYPES:
+		return value
+	if kind == "json":
+		if isinstance(value, str):
+			try:
+				value = json.loads(value)
+			except ValueError:
+				return render(value, context)
+		return render_deep(value, context)
+	if kind == "table":
+		rows = value if isinstance(value, list) else []
+		return [
+			{
+				key: _render_field(next((c for c in field_spec.fields if c.name == key), None), cell, context)
+				for key, cell in row.items()
+			}
+			for row in rows
+			if isinstance(row, Mapping)
+		]
+	rendered = render_deep(value, context)
+	if kind in ("int", "float") and isinstance(rendered, str) and rendered.strip():
+		try:
+			number = float(rendered)
+		except ValueError:
+			raise StepError(
+				f"payload.{field_spec.name} rendered to {rendered[:80]!r}, not a number", retryable=False
+			) from None
+		return int(number) if kind == "int" else number
+	if kind == "check" and isinstance(rendered, str):
+		return rendered.strip().lower() in ("1", "true", "yes")
+	return rendered
+
+
+def _checked_outcome(spec: KindSpec, step: Step, payload: Mapping, outcome) -> tuple[dict, str | None]:
+	if outcome is None:
+		outcome = StepOutcome()
+	if not isinstance(outcome, StepOutcome):
+		raise StepError(
+			f"kind {spec.name} returned {type(outcome).__name__}, not a StepOutcome", retryable=False
+		)
+	result = outcome.result or {}
+	if not isinstance(result, Mapping):
+		raise StepError(f"kind {spec.name} returned a result that is not an object", retryable=False)
+	if result:
+		try:
+			result = json.loads(json.dumps(result, default=str))
+		except (TypeError, ValueError) as exc:
+			raise StepError(
+				f"kind {spec.name} returned a result that is not JSON: {exc}", retryable=False
+			) from None
+	branch = outcome.branch
+	if spec.has_branches:
+		labels = spec.branches_for(step.payload)
+		if branch not in labels:
+			raise StepError(
+				f"kind {spec.name} chose branch {branch!r}, not one of {', '.join(labels)}", retryable=False
+			)
+	elif branch is not None:
+		branch = None
+	return dict(result), branch
+
+
+def _reference(run: Run) -> dict | None:
+	doc = run.context.get("doc")
+	if isinstance(doc, Mapping) and doc.get("doctype") and doc.get("name"):
+		return {"doctype": doc["doctype"], "name": doc["name"]}
+	return run.context.get("reference")
+
+
+def _iso(moment: datetime) -> str:
+	return moment.isoformat()
+
+
+def _naive(moment: datetime | None, tz) -> datetime | None:
+	"""Datetimes are naive in the site's time zone (Frappe's convention); convert an explicit offset."""
+	if moment is None or moment.tzinfo is None:
+		return moment
+	return moment.astimezone(tz).replace(tzinfo=None)

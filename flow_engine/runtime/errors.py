@@ -1,0 +1,52 @@
+"""Errors of the flow language and of step execution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+	"""One thing wrong with a definition: where (a step id, or None for the flow) and which field."""
+
+	step_id: str | None
+	field: str
+	message: str
+
+	@property
+	def location(self) -> str:
+		return "flow" if self.step_id is None else f"step {self.step_id}"
+
+	def __str__(self) -> str:
+		return f"{self.location}: {self.field}: {self.message}"
+
+	def as_dict(self) -> dict:
+		return {"step": self.step_id, "field": self.field, "message": self.message}
+
+
+class DefinitionError(ValueError):
+	"""A flow definition that cannot run; carries every problem found, not just the first."""
+
+	def __init__(self, problems: list[Problem]):
+		self.problems = sorted(set(problems), key=_problem_order)
+		super().__init__("; ".join(str(p) for p in self.problems))
+
+
+def _problem_order(problem: Problem) -> tuple:
+	return (problem.step_id is not None, problem.step_id or "", problem.field, problem.message)
+
+
+class StepError(Exception):
+	"""Raised by a kind handler or an effect when a step attempt fails.
+
+	`retryable=False` marks errors that another attempt cannot fix (a malformed payload, a
+	document that does not exist); the step then fails at once instead of using its retries.
+	"""
+
+	def __init__(self, message: str, *, retryable: bool = True):
+		super().__init__(message)
+		self.retryable = retryable
+
+
+class FlowStateError(Exception):
+	"""An operation that does not fit the run's current state (completing a step that is not waiting…)."""

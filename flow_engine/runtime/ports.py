@@ -1,0 +1,87 @@
+"""The engine's ports: how it reads time, keeps run state and acts on the world.
+
+The Frappe adapter implements them over doctypes and ERPNext; the simulator implements them with
+a virtual clock, an in-memory store and effects that record instead of acting.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+
+class Clock(Protocol):
+	def now(self) -> datetime:
+		"""Current time as a naive datetime in the site's time zone (Frappe's convention)."""
+
+
+class SystemClock:
+	def __init__(self, tz: timezone | None = None):
+		self.tz = tz
+
+	def now(self) -> datetime:
+		return datetime.now(self.tz).replace(tzinfo=None) if self.tz else datetime.now()
+
+
+class VirtualClock:
+	"""A clock that only moves when told to: deterministic simulations and tests."""
+
+	def __init__(self, start: datetime):
+		self._now = start.replace(tzinfo=None, microsecond=0)
+
+	def now(self) -> datetime:
+		return self._now
+
+	def set(self, moment: datetime) -> None:
+		if moment > self._now:
+			self._now = moment
+
+	def advance(self, seconds: float) -> None:
+		self._now += timedelta(seconds=seconds)
+
+
+class Effects(Protocol):
+	"""Side effects a step may perform. Every call carries the step's idempotency key: an
+	implementation must return the earlier result instead of acting twice for the same key.
+	`reference` is the {"doctype", "name"} of the document the run is about, to link to."""
+
+	def create_document(
+		self, doctype: str, values: dict, *, idempotency_key: str, reference: dict | None
+	) -> dict: ...
+
+	def update_document(self, doctype: str, name: str, values: dict, *, idempotency_key: str) -> dict: ...
+
+	def create_dispatch_job(self, values: dict, *, idempotency_key: str, reference: dict | None) -> dict: ...
+
+	def send_email(
+		self,
+		recipients: list[str],
+		subject: str,
+		body: str,
+		*,
+		idempotency_key: str,
+		template: str | None,
+		reference: dict | None,
+	) -> dict: ...
+
+	def send_sms(self, recipients: list[str], body: str, *, idempotency_key: str) -> dict: ...
+
+	def notify_in_app(
+		self, users: list[str], subject: str, body: str, *, idempotency_key: str, reference: dict | None
+	) -> dict: ...
+
+	def http_request(
+		self, method: str, url: str, *, body, headers: dict, idempotency_key: str, timeout: float
+	) -> dict:
+		"""Returns {"status_code": int, "body": str}; raises StepError on a network failure."""
+
+	def activate_subscription(self, name: str, *, idempotency_key: str) -> dict: ...
+
+
+class Store(Protocol):
+	"""Run state in and out. `save` receives the report of what the advance changed so that an
+	implementation can write only that (pending rows for newly scheduled steps, etc.)."""
+
+	def load(self, run_name: str): ...
+
+	def save(self, run, report) -> None: ...
