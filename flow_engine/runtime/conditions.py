@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 
-from json_logic import apply as jsonlogic_apply
+from json_logic.apply import apply as jsonlogic_apply
 from json_logic.builtins import BUILTINS, to_string
 
 from .errors import Problem

@@ -154,7 +154,14 @@ def read_source(source) -> tuple[dict | None, TemplateRecord | None, list[Proble
 		if problem:
 			return None, None, [problem]
 	else:
-		data = source
+		# A private deep copy: the definition a run snapshots must not change when the caller's
+		# dict does, and whatever is not plain JSON is refused here rather than at save time.
+		try:
+			data = json.loads(json.dumps(source, allow_nan=False))
+		except RecursionError:
+			return None, None, [Problem(None, "json", f"nested deeper than {MAX_JSON_DEPTH} levels")]
+		except (TypeError, ValueError) as exc:
+			return None, None, [Problem(None, "json", f"not plain JSON data: {exc}")]
 	if isinstance(data, list):
 		if len(data) != 1:
 			return None, None, [Problem(None, "json", f"expected one flow, found a list of {len(data)}")]

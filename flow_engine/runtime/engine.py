@@ -258,7 +258,7 @@ class Engine:
 					effects=self.effects,
 					idempotency_key=idempotency_key(run.name, step.id),
 					attempt=tries,
-					reference=_reference(run),
+					reference=context["__reference"],
 				)
 			)
 			result, branch = _checked_outcome(spec, step, payload, outcome)
@@ -340,25 +340,31 @@ class Engine:
 		return policy.merged(run.definition.get("retry")).merged(step.retry)
 
 	def _context(self, run: Run, definition: FlowDefinition, now: datetime, data: dict | None = None) -> dict:
-		context = dict(run.context)
-		context.update(
-			variables=run.variables,
-			steps=run.steps,
-			run={
-				"name": run.name,
-				"variables": run.variables,
-				"step_state": run.steps,
-				"started_at": run.started_at,
-			},
-			now=_iso(now),
-		)
-		context.setdefault("doc", {})
-		context.setdefault("customer", {})
+		"""The render context: built once per engine call, only `now` (and `input`) change per step."""
+		context = run._scope
+		if context is None:
+			context = dict(run.context)
+			context.update(
+				variables=run.variables,
+				steps=run.steps,
+				run={
+					"name": run.name,
+					"variables": run.variables,
+					"step_state": run.steps,
+					"started_at": run.started_at,
+				},
+			)
+			context.setdefault("doc", {})
+			context.setdefault("customer", {})
+			context["__reference"] = _reference(run)
+			run._scope = context
+		context["now"] = _iso(now)
 		if data is not None:
-			context["input"] = data
+			return {**context, "input": data}
 		return context
 
 	def _definition(self, run: Run, report: AdvanceReport) -> FlowDefinition | None:
+		run._scope = None  # every engine call renders against the run's context as it is now
 		try:
 			return self.definition_of(run)
 		except DefinitionError as exc:
@@ -492,8 +498,18 @@ def _reference(run: Run) -> dict | None:
 	return run.context.get("reference")
 
 
+_last_iso: tuple = (None, "")
+
+
 def _iso(moment: datetime) -> str:
-	return moment.isoformat()
+	"""isoformat with a one-entry memo: within one engine call the clock often returns one instant."""
+	global _last_iso
+	last = _last_iso
+	if last[0] is moment:
+		return last[1]
+	text = moment.isoformat()
+	_last_iso = (moment, text)
+	return text
 
 
 def _naive(moment: datetime | None, tz) -> datetime | None:

@@ -31,6 +31,8 @@ class Run:
 	completed_at: str | None = None
 	error: str | None = None
 	_compiled: object = field(default=None, repr=False, compare=False)
+	# The render context of the engine call under way (rebuilt at the start of every call).
+	_scope: dict | None = field(default=None, repr=False, compare=False)
 
 	def to_dict(self) -> dict:
 		return {
