@@ -1,0 +1,1 @@
+"""The runtime's ports implemented over Frappe and ERPNext (the only modules here that act)."""

@@ -1,0 +1,292 @@
+"""Effects: what steps do to ERPNext, each at most once per idempotency key.
+
+Every effect is recorded in a Flow Effect row named after its key, written in the same database
+transaction as the effect itself (the created document, the Email Queue row, the Notification
+Log). A retried step therefore finds its earlier result instead of acting again, and when the
+transaction rolls back, the record goes with the effect. HTTP calls and SMS leave the database;
+for those the record is written after the call and the key is sent along (Idempotency-Key header).
+"""
+
+from __future__ import annotations
+
+import json
+
+import frappe
+from frappe.utils import now_datetime
+
+from flow_engine.adapters import net
+from flow_engine.runtime import StepError
+
+
+class FrappeEffects:
+	def __init__(self, run_name: str, settings):
+		self.run_name = run_name
+		self.settings = settings
+
+	# --- the ledger ---------------------------------------------------------------------------
+
+	def _once(
+		self, action: str, key: str, perform, reference: tuple[str, str] | None = None, keep=None
+	) -> dict:
+		"""Perform once per key. Inside a savepoint, so a failed attempt leaves no half-written rows.
+		`keep(result)` says whether a result is final (an HTTP 500 is not: the retry must call again)."""
+		name = f"{key}|{action}"[:140]
+		earlier = frappe.db.get_value("Flow Effect", name, "result")
+		if earlier is not None:
+			return json.loads(earlier or "{}")
+		savepoint = "flow_effect"
+		frappe.db.savepoint(savepoint)
+		try:
+			result = perform()
+		except BaseException:
+			frappe.db.rollback(save_point=savepoint)
+			raise
+		if keep is None or keep(result):
+			now = now_datetime()
+			ref_doctype, ref_name = reference or (result.get("doctype"), result.get("name"))
+			frappe.db.sql(
+				"""insert into `tabFlow Effect`
+				(name, idempotency_key, action, flow_run, reference_doctype, reference_name, result,
+				creation, modified, owner, modified_by, docstatus)
+				values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0)""",
+				(
+					name,
+					key,
+					action,
+					self.run_name,
+					ref_doctype,
+					ref_name,
+					json.dumps(result, default=str),
+					now,
+					now,
+					"Administrator",
+					"Administrator",
+				),
+			)
+		return result
+
+	# --- documents ----------------------------------------------------------------------------
+
+	def create_document(
+		self, doctype: str, values: dict, *, idempotency_key: str, reference: dict | None
+	) -> dict:
+		def perform():
+			doc = frappe.get_doc({"doctype": doctype, **_known_fields(doctype, values)})
+			if doctype == "Issue":
+				_drop_missing_links(doc, ("priority", "issue_type"))
+			_insert(doc)
+			return {"doctype": doctype, "name": doc.name}
+
+		return self._once("create_document", idempotency_key, perform)
+
+	def update_document(self, doctype: str, name: str, values: dict, *, idempotency_key: str) -> dict:
+		def perform():
+			if not frappe.db.exists(doctype, name):
+				raise StepError(f"{doctype} {name} does not exist", retryable=False)
+			doc = frappe.get_doc(doctype, name)
+			unknown = sorted(set(values) - {df.fieldname for df in doc.meta.fields})
+			if unknown:
+				raise StepError(f"{doctype} has no field {', '.join(unknown)}", retryable=False)
+			doc.update(values)
+			_save(doc)
+			return {"doctype": doctype, "name": name, "updated": sorted(values)}
+
+		return self._once("update_document", idempotency_key, perform)
+
+	def create_dispatch_job(self, values: dict, *, idempotency_key: str, reference: dict | None) -> dict:
+		doctype = self.settings.dispatch_doctype or "Dispatch Job"
+
+		def perform():
+			meta = frappe.get_meta(doctype)
+			merge_key = values.get("merge_key")
+			if merge_key and meta.has_field("merge_key"):
+				existing = frappe.db.get_value(doctype, {"merge_key": merge_key})
+				if existing:
+					return {"doctype": doctype, "name": existing, "merged": True}
+			data = dict(values)
+			if reference:
+				data.setdefault("reference_doctype", reference["doctype"])
+				data.setdefault("reference_name", reference["name"])
+			data["flow_run"] = self.run_name
+			doc = frappe.get_doc({"doctype": doctype, **_known_fields(doctype, data)})
+			_insert(doc)
+			return {"doctype": doctype, "name": doc.name}
+
+		return self._once("create_dispatch_job", idempotency_key, perform)
+
+	def activate_subscription(self, name: str, *, idempotency_key: str) -> dict:
+		def perform():
+			if not frappe.db.exists("Subscription", name):
+				raise StepError(f"Subscription {name} does not exist", retryable=False)
+			doc = frappe.get_doc("Subscription", name)
+			before = doc.status
+			if doc.status == "Cancelled":
+				doc.flags.ignore_permissions = True
+				doc.restart_subscription()
+			elif doc.status != "Active":
+				doc.flags.ignore_permissions = True
+				doc.process()
+			status = frappe.db.get_value("Subscription", name, "status")
+			if status != "Active":
+				raise StepError(f"Subscription {name} is {status}, not Active", retryable=False)
+			return {"doctype": "Subscription", "name": name, "status": status, "was": before}
+
+		return self._once("activate_subscription", idempotency_key, perform)
+
+	# --- messages -----------------------------------------------------------------------------
+
+	def send_email(self, recipients, subject, body, *, idempotency_key, template, reference) -> dict:
+		def perform():
+			message_subject, message = subject, body
+			if template:
+				if not frappe.db.exists("Email Template", template):
+					raise StepError(f"Email Template {template} does not exist", retryable=False)
+				from frappe.email.doctype.email_template.email_template import get_email_template
+
+				rendered = get_email_template(template, {"subject": subject, "body": body})
+				message_subject = subject or rendered.get("subject")
+				message = body or rendered.get("message")
+			try:
+				frappe.sendmail(
+					recipients=recipients,
+					subject=message_subject or _("Message"),
+					message=message or "",
+					reference_doctype=(reference or {}).get("doctype"),
+					reference_name=(reference or {}).get("name"),
+					delayed=True,
+				)
+			except frappe.InvalidEmailAddressError as exc:
+				raise StepError(f"invalid email address: {exc}", retryable=False) from None
+			return {"queued": len(recipients)}
+
+		return self._once("send_email", idempotency_key, perform)
+
+	def send_sms(self, recipients, body, *, idempotency_key) -> dict:
+		def perform():
+			return _send_sms(recipients, body, timeout=float(self.settings.webhook_timeout_seconds or 10))
+
+		return self._once("send_sms", idempotency_key, perform)
+
+	def notify_in_app(self, users, subject, body, *, idempotency_key, reference) -> dict:
+		def perform():
+			notified = []
+			for user in users:
+				user_id = frappe.db.get_value("User", {"name": user}) or frappe.db.get_value(
+					"User", {"email": user}
+				)
+				if not user_id:
+					continue
+				log = frappe.new_doc("Notification Log")
+				log.update(
+					{
+						"for_user": user_id,
+						"from_user": "Administrator",
+						"type": "Alert",
+						"subject": subject,
+						"email_content": body,
+						"document_type": (reference or {}).get("doctype"),
+						"document_name": (reference or {}).get("name"),
+					}
+				)
+				log.insert(ignore_permissions=True)
+				notified.append(user_id)
+			if not notified:
+				raise StepError(f"no user among {', '.join(users)}", retryable=False)
+			return {"notified": notified}
+
+		return self._once("notify_in_app", idempotency_key, perform)
+
+	def http_request(self, method, url, *, body, headers, idempotency_key, timeout) -> dict:
+		def perform():
+			limit = float(self.settings.webhook_timeout_seconds or 10)
+			return net.request(
+				method,
+				url,
+				body=body,
+				headers=headers,
+				timeout=min(timeout, limit),
+				allow_list=self.settings.webhook_allow_list,
+			)
+
+		return self._once(
+			"http_request",
+			idempotency_key,
+			perform,
+			reference=("", ""),
+			keep=lambda r: 200 <= r["status_code"] < 300,
+		)
+
+
+def _(text: str) -> str:
+	return frappe._(text)
+
+
+def _known_fields(doctype: str, values: dict) -> dict:
+	meta = frappe.get_meta(doctype)
+	return {key: value for key, value in values.items() if meta.has_field(key) or key in ("name",)}
+
+
+def _drop_missing_links(doc, fieldnames) -> None:
+	for fieldname in fieldnames:
+		df = doc.meta.get_field(fieldname)
+		value = doc.get(fieldname)
+		if df and df.fieldtype == "Link" and value and not frappe.db.exists(df.options, value):
+			doc.set(fieldname, None)
+
+
+def _insert(doc) -> None:
+	try:
+		doc.insert(ignore_permissions=True)
+	except (frappe.ValidationError, frappe.LinkValidationError, frappe.MandatoryError) as exc:
+		raise StepError(
+			f"{doc.doctype}: {frappe.utils.strip_html(str(exc))}"[:500], retryable=False
+		) from None
+
+
+def _save(doc) -> None:
+	try:
+		doc.save(ignore_permissions=True)
+	except (frappe.ValidationError, frappe.TimestampMismatchError) as exc:
+		raise StepError(
+			f"{doc.doctype} {doc.name}: {frappe.utils.strip_html(str(exc))}"[:500], retryable=False
+		) from None
+
+
+def _send_sms(recipients: list[str], body: str, timeout: float) -> dict:
+	"""Through SMS Settings, like frappe's send_sms, but with a timeout and errors that surface."""
+	settings = frappe.get_doc("SMS Settings", "SMS Settings")
+	if not settings.sms_gateway_url:
+		raise StepError("SMS Settings has no gateway URL", retryable=False)
+	import requests
+	from frappe.core.doctype.sms_settings.sms_settings import (
+		create_sms_log,
+		get_headers,
+		validate_receiver_nos,
+	)
+
+	numbers = validate_receiver_nos(recipients)
+	headers = get_headers(settings)
+	params = {d.parameter: d.value for d in settings.get("parameters") if not d.header}
+	params[settings.message_parameter] = body
+	sent, failures = [], []
+	for number in numbers:
+		params[settings.receiver_parameter] = number
+		kwargs = {"headers": headers, "timeout": timeout}
+		if headers.get("Content-Type") == "application/json":
+			kwargs["json"] = params
+		elif settings.use_post:
+			kwargs["data"] = params
+		else:
+			kwargs["params"] = params
+		try:
+			response = requests.request(
+				"POST" if settings.use_post else "GET", settings.sms_gateway_url, **kwargs
+			)
+			(sent if 200 <= response.status_code < 300 else failures).append(number)
+		except requests.RequestException as exc:
+			failures.append(f"{number} ({type(exc).__name__})")
+	if sent:
+		create_sms_log({**params, "message": body}, sent)
+	if failures and not sent:
+		raise StepError(f"SMS gateway refused {', '.join(failures)}")
+	return {"sent": sent, "failed": failures}

@@ -1,0 +1,377 @@
+"""Whitelisted API (frappe.call / REST at /api/method/flow_engine.api.<name>).
+
+Every method checks permission on its first line. Template methods use the document API, so the
+doctype's role permissions apply (Flow Manager or System Manager to write). Starting, completing
+and cancelling are allowed to managers and to users who may write the run's document.
+"""
+
+from __future__ import annotations
+
+import json
+
+import frappe
+from frappe import _
+
+from flow_engine import runs
+from flow_engine.permissions import MANAGER_ROLES, is_flow_manager
+from flow_engine.runtime import DefinitionError, FlowStateError, registry
+from flow_engine.runtime.definition import validate_definition as runtime_validate
+from flow_engine.runtime.events import events_catalog
+
+TEMPLATE_FIELDS = [
+	"name",
+	"template_name",
+	"category",
+	"applies_to",
+	"icon",
+	"description",
+	"is_active",
+	"is_system",
+	"version",
+	"trigger_event",
+	"trigger_doctype",
+	"trigger_field",
+	"trigger_condition",
+	"step_count",
+	"tags",
+	"modified",
+]
+EDITABLE_TEMPLATE_FIELDS = frozenset(
+	{
+		"template_name",
+		"category",
+		"applies_to",
+		"icon",
+		"description",
+		"is_active",
+		"trigger_event",
+		"trigger_doctype",
+		"trigger_field",
+		"trigger_condition",
+		"flow_definition",
+		"tags",
+		"notes",
+	}
+)
+
+
+def _require_manager() -> None:
+	frappe.only_for(MANAGER_ROLES)
+
+
+def _parse(value, what: str):
+	if isinstance(value, str):
+		try:
+			return json.loads(value) if value.strip() else None
+		except ValueError:
+			frappe.throw(_("{0} is not valid JSON").format(what))
+	return value
+
+
+def _template_dict(doc) -> dict:
+	data = {field: doc.get(field) for field in TEMPLATE_FIELDS}
+	data["flow_definition"] = json.loads(doc.flow_definition or "{}")
+	return data
+
+
+def _require_doc_write(doctype: str | None, docname: str | None) -> None:
+	if is_flow_manager():
+		return
+	if not doctype or not docname:
+		frappe.throw(_("Only Flow Managers can start a flow without a document"), frappe.PermissionError)
+	frappe.has_permission(doctype, "write", docname, throw=True)
+
+
+def _run_doc_access(run_name: str, ptype: str = "write"):
+	context = frappe.db.get_value("Flow Run", run_name, ["context_doctype", "context_docname"], as_dict=True)
+	if not context:
+		frappe.throw(_("Flow Run {0} not found").format(run_name), frappe.DoesNotExistError)
+	if not is_flow_manager():
+		if not context.context_doctype or not context.context_docname:
+			frappe.throw(_("Not permitted"), frappe.PermissionError)
+		frappe.has_permission(context.context_doctype, ptype, context.context_docname, throw=True)
+	return context
+
+
+def _report(run, report) -> dict:
+	return {
+		"run": run.name,
+		"status": run.status,
+		"executed": report.executed,
+		"scheduled": [{"step": step, "at": at} for step, at in report.scheduled],
+		"waiting": report.waiting,
+		"skipped": report.skipped,
+		"failed": report.failed,
+		"error": run.error,
+	}
+
+
+# --- templates --------------------------------------------------------------------------------
+
+
+@frappe.whitelist()
+def list_templates(
+	category: str | None = None,
+	applies_to: str | None = None,
+	is_active: int | None = None,
+	trigger_event: str | None = None,
+) -> list[dict]:
+	frappe.has_permission("Flow Template", "read", throw=True)
+	filters = {}
+	for key, value in (("category", category), ("applies_to", applies_to), ("trigger_event", trigger_event)):
+		if value:
+			filters[key] = value
+	if is_active not in (None, ""):
+		filters["is_active"] = int(is_active)
+	return frappe.get_list(
+		"Flow Template", filters=filters, fields=TEMPLATE_FIELDS, order_by="template_name asc"
+	)
+
+
+@frappe.whitelist()
+def get_template(name: str) -> dict:
+	frappe.has_permission("Flow Template", "read", name, throw=True)
+	return _template_dict(frappe.get_doc("Flow Template", name))
+
+
+@frappe.whitelist(methods=["POST"])
+def create_template(template: dict | str) -> dict:
+	frappe.has_permission("Flow Template", "create", throw=True)
+	values = _parse(template, "template") or {}
+	unknown = set(values) - EDITABLE_TEMPLATE_FIELDS
+	if unknown:
+		frappe.throw(_("Unknown or read-only fields: {0}").format(", ".join(sorted(unknown))))
+	if isinstance(values.get("flow_definition"), dict | list):
+		values["flow_definition"] = json.dumps(values["flow_definition"])
+	doc = frappe.get_doc({"doctype": "Flow Template", **values})
+	doc.insert()
+	return _template_dict(doc)
+
+
+@frappe.whitelist(methods=["POST", "PUT"])
+def update_template(name: str, patch: dict | str) -> dict:
+	frappe.has_permission("Flow Template", "write", name, throw=True)
+	values = _parse(patch, "patch") or {}
+	unknown = set(values) - EDITABLE_TEMPLATE_FIELDS
+	if unknown:
+		frappe.throw(_("Unknown or read-only fields: {0}").format(", ".join(sorted(unknown))))
+	if isinstance(values.get("flow_definition"), dict | list):
+		values["flow_definition"] = json.dumps(values["flow_definition"])
+	doc = frappe.get_doc("Flow Template", name)
+	doc.update(values)
+	doc.save()
+	return _template_dict(doc)
+
+
+@frappe.whitelist(methods=["POST", "DELETE"])
+def delete_template(name: str) -> dict:
+	frappe.has_permission("Flow Template", "delete", name, throw=True)
+	frappe.delete_doc("Flow Template", name)
+	return {"ok": True}
+
+
+@frappe.whitelist(methods=["POST"])
+def duplicate_template(name: str, new_name: str | None = None) -> dict:
+	frappe.has_permission("Flow Template", "create", throw=True)
+	frappe.has_permission("Flow Template", "read", name, throw=True)
+	copy = frappe.get_doc("Flow Template", name).duplicate(new_name)
+	return _template_dict(copy)
+
+
+@frappe.whitelist()
+def validate_definition(definition: dict | str) -> list[dict]:
+	"""Problems of a definition (for the editor), without saving anything."""
+	frappe.has_permission("Flow Template", "read", throw=True)
+	from flow_engine.events_map import event_map
+
+	event_map()  # events added by other apps are known to the validator
+	return [problem.as_dict() for problem in runtime_validate(definition if definition else "")]
+
+
+@frappe.whitelist()
+def kinds_catalog() -> dict:
+	"""The kind registry and the events, for the desk editor (the only list of kinds there is)."""
+	frappe.has_permission("Flow Template", "read", throw=True)
+	from flow_engine.events_map import event_map
+
+	event_map()
+	return {"kinds": registry.catalog(), "events": events_catalog()}
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+@frappe.whitelist(methods=["POST"])
+def start_flow(
+	template: str,
+	doctype: str | None = None,
+	docname: str | None = None,
+	variables: dict | str | None = None,
+) -> dict:
+	_require_doc_write(doctype, docname)
+	frappe.has_permission("Flow Template", "read", template, throw=True)
+	if not frappe.db.get_value("Flow Template", template, "is_active"):
+		frappe.throw(_("Flow Template {0} is not active").format(template))
+	if doctype and docname and not frappe.db.exists(doctype, docname):
+		frappe.throw(_("{0} {1} not found").format(_(doctype), docname), frappe.DoesNotExistError)
+	run, report = runs.start_run(
+		template,
+		doctype=doctype,
+		docname=docname,
+		event="manual",
+		variables=_parse(variables, "variables") or {},
+	)
+	return _report(run, report)
+
+
+@frappe.whitelist(methods=["POST"])
+def advance(run: str) -> dict:
+	_run_doc_access(run)
+	result, report = runs.advance_run(run)
+	return _report(result, report)
+
+
+@frappe.whitelist(methods=["POST"])
+def complete_step(run: str, step_id: str, result: dict | str | None = None) -> dict:
+	_run_doc_access(run)
+	try:
+		done, report = runs.complete_step(run, step_id, _parse(result, "result") or {})
+	except FlowStateError as exc:
+		frappe.throw(str(exc), title=_("Cannot complete step"))
+	return _report(done, report)
+
+
+@frappe.whitelist(methods=["POST"])
+def dispatch_event(
+	event: str, doctype: str | None = None, docname: str | None = None, variables: dict | str | None = None
+) -> dict:
+	_require_doc_write(doctype, docname)
+	from flow_engine.dispatch import emit
+
+	doc = frappe.get_doc(doctype, docname) if doctype and docname else None
+	queued = emit(event, doc, _parse(variables, "variables") or {})
+	return {"queued": queued}
+
+
+@frappe.whitelist()
+def list_runs(
+	status: str | None = None,
+	template: str | None = None,
+	customer: str | None = None,
+	doctype: str | None = None,
+	docname: str | None = None,
+	limit: int = 50,
+) -> list[dict]:
+	frappe.has_permission("Flow Run", "read", throw=True)
+	filters = {}
+	for key, value in (
+		("status", status),
+		("flow_template", template),
+		("customer", customer),
+		("context_doctype", doctype),
+		("context_docname", docname),
+	):
+		if value:
+			filters[key] = value
+	return frappe.get_list(
+		"Flow Run",
+		filters=filters,
+		fields=[
+			"name",
+			"flow_template",
+			"status",
+			"trigger_event",
+			"context_doctype",
+			"context_docname",
+			"customer",
+			"started_at",
+			"completed_at",
+			"error",
+		],
+		order_by="creation desc",
+		limit_page_length=min(int(limit or 50), 500),
+	)
+
+
+@frappe.whitelist()
+def get_run(name: str) -> dict:
+	frappe.has_permission("Flow Run", "read", name, throw=True)
+	doc = frappe.get_doc("Flow Run", name)
+	data = {
+		field: doc.get(field)
+		for field in (
+			"name",
+			"flow_template",
+			"template_version",
+			"status",
+			"trigger_event",
+			"context_doctype",
+			"context_docname",
+			"customer",
+			"started_at",
+			"completed_at",
+			"error",
+			"depth",
+		)
+	}
+	data["steps"] = json.loads(doc.step_state or "{}")
+	data["variables"] = json.loads(doc.variables or "{}")
+	data["definition"] = json.loads(doc.definition_snapshot or "{}")
+	return data
+
+
+@frappe.whitelist(methods=["POST"])
+def cancel_run(name: str, reason: str | None = None) -> dict:
+	_run_doc_access(name)
+	run, report = runs.cancel_run(name, reason)
+	return _report(run, report)
+
+
+@frappe.whitelist(methods=["POST"])
+def retry_step(run: str, step_id: str) -> dict:
+	_require_manager()
+	try:
+		result, report = runs.retry_step(run, step_id)
+	except FlowStateError as exc:
+		frappe.throw(str(exc), title=_("Cannot retry step"))
+	return _report(result, report)
+
+
+@frappe.whitelist(methods=["POST"])
+def retry_pending(name: str) -> dict:
+	_require_manager()
+	from flow_engine.scheduler import retry_pending as put_back
+
+	status = frappe.db.get_value("Flow Step Pending", name, "status")
+	if status not in ("failed", "cancelled"):
+		frappe.throw(_("Only failed or cancelled rows can be retried; {0} is {1}").format(name, status))
+	put_back(name)
+	return {"ok": True}
+
+
+@frappe.whitelist()
+def simulate(
+	template: str,
+	doctype: str | None = None,
+	docname: str | None = None,
+	until: str | None = None,
+	complete: list | str | None = None,
+	fail: list | str | None = None,
+) -> dict:
+	frappe.has_permission("Flow Template", "read", template, throw=True)
+	if doctype and docname:
+		frappe.has_permission(doctype, "read", docname, throw=True)
+	from flow_engine.runtime.simulator import format_timeline, parse_duration
+
+	try:
+		result = runs.simulate_template(
+			template,
+			doctype,
+			docname,
+			until_seconds=parse_duration(until) if until else None,
+			complete=_parse(complete, "complete") or [],
+			fail=_parse(fail, "fail") or [],
+		)
+	except (DefinitionError, ValueError) as exc:
+		frappe.throw(frappe.utils.escape_html(str(exc)), title=_("Cannot simulate"))
+	return {**result.as_json(), "events": result.events, "timeline": format_timeline(result)}

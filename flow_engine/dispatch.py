@@ -1,0 +1,260 @@
+"""Document events → flow runs, after the transaction commits.
+
+Modelled on Frappe's webhook dispatch. Every document save of the site passes through
+`on_document_event`, so its common path is a lookup in a per-doctype index cached in Redis (and in
+frappe.local for the rest of the request), empty results included: a doctype that no template
+listens to costs no SQL query. When a template matches, a `start` row is written to Flow Step
+Pending in the user's own transaction (an outbox): if the save rolls back, so does the row, and
+nothing starts; once it commits, a background job (or, failing that, the next scheduler tick)
+starts the run. Any error here is logged, never raised: a flow never breaks a save.
+"""
+
+from __future__ import annotations
+
+import json
+
+import frappe
+from frappe.utils import now_datetime
+
+from flow_engine.events_map import DOC_METHODS, GENERIC_EVENTS, event_map
+
+INDEX_KEY = "flow_engine:dispatch_index"
+# Our own bookkeeping never starts flows (Dispatch Job does: its completion is an event).
+IGNORED_DOCTYPES = frozenset(
+	{
+		"Flow Run",
+		"Flow Step Pending",
+		"Flow Effect",
+		"Flow Template",
+		"Flow Settings",
+		"Notification Log",
+		"Email Queue",
+		"Email Queue Recipient",
+		"Error Log",
+		"Version",
+		"Comment",
+		"Activity Log",
+		"Scheduled Job Log",
+		"Access Log",
+		"Route History",
+		"SMS Log",
+		"Deleted Document",
+	}
+)
+_METHOD_TO_KIND = {method: kind for kind, method in DOC_METHODS.items()}
+
+
+def on_document_event(doc, method: str) -> None:
+	flags = frappe.local.flags
+	if flags.in_install or flags.in_migrate or flags.in_import or flags.in_patch or flags.in_uninstall:
+		return
+	doctype = doc.doctype
+	if doctype in IGNORED_DOCTYPES:
+		return
+	entries = frappe.cache.hget(INDEX_KEY, doctype, lambda: build_index_entries(doctype))
+	if not entries:
+		return
+	kind = _METHOD_TO_KIND.get(method)
+	matching = [entry for entry in entries if entry["on"] == kind]
+	if not matching:
+		return
+	try:
+		_dispatch(doc, kind, matching)
+	except Exception:
+		frappe.log_error(title=f"flow_engine: dispatch of {doctype} {doc.name} failed")
+
+
+def emit(event: str, doc=None, variables: dict | None = None) -> list[str]:
+	"""Start the active templates listening to `event` (for other apps: `flow_engine.emit`).
+
+	Runs start after the caller's transaction commits; returns the templates queued.
+	"""
+	from flow_engine.runs import doc_data
+	from flow_engine.runtime.conditions import evaluate_jsonlogic
+
+	templates = frappe.get_all(
+		"Flow Template",
+		filters={"is_active": 1, "trigger_event": event},
+		fields=["name", "trigger_condition"],
+		order_by="creation asc",
+	)
+	snapshot = doc_data(doc) if doc is not None else {}
+	data = {"doc": snapshot, "variables": variables or {}}
+	queued = []
+	for template in templates:
+		condition = _parse_condition(template.trigger_condition)
+		if condition is not None and not evaluate_jsonlogic(condition, data)[0]:
+			continue
+		_queue_start(
+			template.name,
+			event,
+			doc.doctype if doc is not None else None,
+			doc.name if doc is not None else None,
+			snapshot,
+			variables or {},
+		)
+		queued.append(template.name)
+	return queued
+
+
+def build_index_entries(doctype: str) -> list[dict]:
+	"""The active templates that listen to `doctype`, with what they listen for (cached by doctype)."""
+	from flow_engine.settings import get_settings
+
+	settings = get_settings()
+	if not int(settings.dispatch_enabled):
+		return []
+	named = {}
+	for entry in event_map(settings.dispatch_doctype):
+		if entry["doctype"] == doctype:
+			named.setdefault(entry["event"], []).append(entry)
+	templates = frappe.get_all(
+		"Flow Template",
+		filters={"is_active": 1, "trigger_event": ("!=", "manual")},
+		fields=[
+			"name",
+			"trigger_event",
+			"trigger_doctype",
+			"trigger_field",
+			"applies_to",
+			"trigger_condition",
+		],
+		order_by="creation asc",
+	)
+	entries = []
+	for template in templates:
+		condition = _parse_condition(template.trigger_condition)
+		if template.trigger_event in GENERIC_EVENTS:
+			if (template.trigger_doctype or template.applies_to) != doctype:
+				continue
+			entries.append(
+				{
+					"template": template.name,
+					"event": template.trigger_event,
+					"on": GENERIC_EVENTS[template.trigger_event],
+					"field": template.trigger_field,
+					"value": None,
+					"when": None,
+					"condition": condition,
+				}
+			)
+		for mapped in named.get(template.trigger_event, []):
+			entries.append(
+				{
+					"template": template.name,
+					"event": template.trigger_event,
+					"on": mapped["on"],
+					"field": mapped.get("field"),
+					"value": mapped.get("value"),
+					"when": mapped.get("when"),
+					"condition": condition,
+				}
+			)
+	return entries
+
+
+def clear_dispatch_cache(*_args, **_kwargs) -> None:
+	frappe.cache.delete_value(INDEX_KEY)
+
+
+def _parse_condition(text):
+	if not text or not str(text).strip():
+		return None
+	try:
+		return json.loads(text) if isinstance(text, str) else text
+	except ValueError:
+		return {"invalid": text}  # evaluates as an error, logged at dispatch
+
+
+def _dispatch(doc, kind: str, entries: list[dict]) -> None:
+	from flow_engine.runs import customer_of, doc_data
+	from flow_engine.runtime.conditions import compare, evaluate_jsonlogic
+
+	data = None
+	for entry in entries:
+		if kind == "value_change":
+			field = entry["field"]
+			if not field or not doc.has_value_changed(field):
+				continue
+			if entry["value"] is not None and not compare(doc.get(field), "==", entry["value"]):
+				continue
+		if data is None:
+			data = {"doc": doc_data(doc)}
+		if entry.get("when") and not evaluate_jsonlogic(entry["when"], data)[0]:
+			continue
+		if entry["condition"] is not None:
+			if "customer" in json.dumps(entry["condition"]) and "customer" not in data:
+				customer = customer_of(data["doc"])
+				data["customer"] = (
+					json.loads(frappe.as_json(frappe.get_cached_doc("Customer", customer).as_dict()))
+					if customer and frappe.db.exists("Customer", customer)
+					else {}
+				)
+			matched, error = evaluate_jsonlogic(entry["condition"], data)
+			if error:
+				frappe.log_error(
+					title=f"flow_engine: trigger condition of {entry['template']} failed", message=error
+				)
+			if not matched:
+				continue
+		_queue_start(entry["template"], entry["event"], doc.doctype, doc.name, data["doc"])
+
+
+def _queue_start(
+	template: str,
+	event: str,
+	doctype: str | None,
+	docname: str | None,
+	snapshot: dict,
+	variables: dict | None = None,
+) -> None:
+	"""Write the outbox row in the caller's transaction; start it once that transaction commits."""
+	queued = frappe.local.flags.setdefault("flow_engine_queued", set())
+	key = (template, doctype, docname, event)
+	if key in queued and variables is None:
+		return  # the same document saved twice in one transaction starts the flow once
+	queued.add(key)
+	from flow_engine.adapters.store import reserve_names
+
+	now = now_datetime()
+	depth = int(frappe.flags.flow_engine_depth or 0) + 1 if frappe.flags.flow_engine_depth is not None else 0
+	name = reserve_names("FSP-", 1)[0]
+	frappe.db.sql(
+		"""insert into `tabFlow Step Pending`
+		(name, action, status, trigger_at, retry_count, flow_template, context_doctype, context_docname,
+		trigger_event, context_snapshot, creation, modified, owner, modified_by, docstatus)
+		values (%s, 'start', 'pending', %s, 0, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0)""",
+		(
+			name,
+			now,
+			template,
+			doctype,
+			docname,
+			event,
+			json.dumps({"doc": snapshot, "depth": depth, "variables": variables}, default=str),
+			now,
+			now,
+			frappe.session.user,
+			frappe.session.user,
+		),
+	)
+	if not frappe.local.flags.get("flow_engine_drain_enqueued"):
+		frappe.local.flags.flow_engine_drain_enqueued = True
+		frappe.db.after_commit.add(_enqueue_drain)
+		frappe.db.after_rollback.add(_forget_queue)
+
+
+def _enqueue_drain() -> None:
+	_forget_queue()
+	from flow_engine.scheduler import enqueue_drain
+
+	try:
+		enqueue_drain(starts_only=True)
+	except Exception:
+		# Redis down: the rows are committed, the next scheduler tick starts them.
+		frappe.log_error(title="flow_engine: could not enqueue flow starts")
+
+
+def _forget_queue() -> None:
+	frappe.local.flags.flow_engine_queued = set()
+	frappe.local.flags.flow_engine_drain_enqueued = False

@@ -1,0 +1,30 @@
+# Copyright (c) 2026, flow_engine developers
+# License: MIT
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+
+
+class FlowRun(Document):
+	def validate(self):
+		if not frappe.flags.in_flow_engine:
+			frappe.throw(_("Flow Runs are written by flow_engine only"))
+
+	@frappe.whitelist()
+	def retry_step(self, step_id: str) -> dict:
+		from flow_engine.api import retry_step
+
+		return retry_step(self.name, step_id)
+
+	@frappe.whitelist()
+	def complete_step(self, step_id: str, result: dict | None = None) -> dict:
+		from flow_engine.api import complete_step
+
+		return complete_step(self.name, step_id, result)
+
+	@frappe.whitelist()
+	def cancel_run(self, reason: str | None = None) -> dict:
+		from flow_engine.api import cancel_run
+
+		return cancel_run(self.name, reason)

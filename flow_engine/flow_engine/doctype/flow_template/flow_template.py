@@ -1,0 +1,101 @@
+# Copyright (c) 2026, flow_engine developers
+# License: MIT
+
+import json
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+
+from flow_engine.runtime import DefinitionError, load_definition, registry
+
+
+class FlowTemplateError(frappe.ValidationError):
+	pass
+
+
+class FlowTemplate(Document):
+	def validate(self):
+		self.validate_definition()
+		self.validate_unique_name()
+		self.protect_system_name()
+		self.version = (self.version or 0) + 1
+
+	def validate_definition(self):
+		from flow_engine.events_map import event_map
+		from flow_engine.runs import problems_message, template_definition
+
+		event_map()  # events added by other apps are known to the validator
+		if not self.flow_definition or not self.flow_definition.strip():
+			self.flow_definition = json.dumps({"version": 1, "steps": []})
+		try:
+			definition = load_definition(template_definition(self), registry)
+		except DefinitionError as exc:
+			frappe.throw(problems_message(exc), FlowTemplateError, title=_("Invalid flow"))
+		raw = dict(definition.raw)
+		trigger = {"event": self.trigger_event, "condition": self.trigger_condition or ""}
+		if self.trigger_doctype:
+			trigger["doctype"] = self.trigger_doctype
+		if self.trigger_field:
+			trigger["field"] = self.trigger_field
+		raw["trigger"] = trigger
+		self.flow_definition = json.dumps(raw, indent=1, ensure_ascii=False)
+		self.step_count = len(definition.steps)
+		if self.is_active and self.has_value_changed("is_active"):
+			self.disabled_reason = None
+
+	def validate_unique_name(self):
+		duplicate = frappe.db.get_value(
+			"Flow Template",
+			{"template_name": self.template_name, "category": self.category, "name": ("!=", self.name)},
+		)
+		if duplicate:
+			frappe.throw(
+				_("A template named {0} already exists in category {1} ({2})").format(
+					frappe.bold(self.template_name), self.category, duplicate
+				)
+			)
+
+	def protect_system_name(self):
+		if (
+			self.is_system
+			and not self.is_new()
+			and self.has_value_changed("template_name")
+			and not frappe.flags.in_seed
+		):
+			frappe.throw(_("System templates cannot be renamed; duplicate it instead"), FlowTemplateError)
+
+	def on_update(self):
+		from flow_engine.dispatch import clear_dispatch_cache
+
+		clear_dispatch_cache()
+
+	def on_trash(self):
+		if self.is_system and not (frappe.flags.in_seed or frappe.flags.in_uninstall):
+			frappe.throw(
+				_("System templates cannot be deleted; deactivate or duplicate it instead"), FlowTemplateError
+			)
+		from flow_engine.dispatch import clear_dispatch_cache
+
+		clear_dispatch_cache()
+
+	def before_rename(self, old, new, merge=False):
+		if self.is_system:
+			frappe.throw(_("System templates cannot be renamed; duplicate it instead"), FlowTemplateError)
+
+	def after_rename(self, old, new, merge=False):
+		from flow_engine.dispatch import clear_dispatch_cache
+
+		clear_dispatch_cache()
+
+	@frappe.whitelist()
+	def duplicate(self, new_name: str | None = None) -> "FlowTemplate":
+		frappe.has_permission("Flow Template", "create", throw=True)
+		copy = frappe.copy_doc(self)
+		copy.template_name = new_name or _("{0} (copy)").format(self.template_name)
+		copy.is_system = 0
+		copy.is_active = 0  # a copy dispatches only once someone turns it on
+		copy.version = 0
+		copy.disabled_reason = None
+		copy.insert()
+		return copy

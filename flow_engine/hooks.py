@@ -1,0 +1,41 @@
+app_name = "flow_engine"
+app_title = "Flow Engine"
+app_publisher = "flow_engine developers"
+app_description = "Multi-step automation flows for ERPNext: designed in the desk, stored in doctypes, run by Frappe's workers"
+app_email = "flow-engine@example.com"
+app_license = "mit"
+
+required_apps = ["erpnext"]
+
+after_install = "flow_engine.install.after_install"
+after_migrate = "flow_engine.install.after_migrate"
+before_uninstall = "flow_engine.install.before_uninstall"
+
+has_permission = {
+	"Flow Run": "flow_engine.permissions.flow_run_has_permission",
+}
+permission_query_conditions = {
+	"Flow Run": "flow_engine.permissions.flow_run_query_conditions",
+}
+
+doc_events = {
+	"*": {
+		"after_insert": "flow_engine.dispatch.on_document_event",
+		"on_update": "flow_engine.dispatch.on_document_event",
+		"on_submit": "flow_engine.dispatch.on_document_event",
+		"on_cancel": "flow_engine.dispatch.on_document_event",
+		"on_trash": "flow_engine.dispatch.on_document_event",
+		"on_change": "flow_engine.dispatch.on_document_event",
+	},
+}
+
+scheduler_events = {
+	"cron": {
+		"* * * * *": ["flow_engine.scheduler.tick"],
+	},
+}
+
+# Other apps map their own named events to document events with a hook of the same shape as
+# flow_engine.events_map.BUILTIN_EVENT_MAP, e.g.
+# flow_engine_events = [{"event": "on_ticket_resolved", "doctype": "HD Ticket", "on": "value_change",
+#                        "field": "status", "value": "Resolved"}]

@@ -1,0 +1,250 @@
+"""Running flows on a site: start, fire, complete, retry, cancel, simulate.
+
+The one place that wires the runtime's Engine to Frappe: settings → retry defaults, FrappeEffects,
+FrappeClock, the store. Callers (the API, the scheduler, event dispatch) hold the transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+
+import frappe
+from frappe import _
+
+from flow_engine.adapters.clock import FrappeClock
+from flow_engine.adapters.effects import FrappeEffects
+from flow_engine.adapters.store import insert_run, load_run, new_run_name, save_run
+from flow_engine.runtime import DefinitionError, Engine, FlowStateError, load_definition, registry
+from flow_engine.runtime.state import AdvanceReport, Run
+from flow_engine.settings import get_settings, retry_policy
+
+MAX_DOC_SNAPSHOT_BYTES = 512 * 1024
+
+
+def engine_for(run_name: str) -> Engine:
+	settings = get_settings()
+	return Engine(
+		FrappeEffects(run_name, settings),
+		FrappeClock(),
+		registry=registry,
+		default_retry=retry_policy(settings),
+	)
+
+
+# --- definitions ------------------------------------------------------------------------------
+
+
+def template_definition(template) -> dict:
+	"""The template's flow as the runtime reads it: flow_definition with the form's trigger fields."""
+	return {
+		"name": template.name,
+		"template_name": template.template_name,
+		"applies_to": template.applies_to,
+		"version": template.version,
+		"trigger_event": template.trigger_event,
+		"trigger_condition": template.trigger_condition,
+		"trigger_doctype": template.trigger_doctype,
+		"trigger_field": template.trigger_field,
+		"flow_definition": template.flow_definition or "{}",
+	}
+
+
+def problems_message(exc: DefinitionError) -> str:
+	return "<br>".join(frappe.utils.escape_html(str(problem)) for problem in exc.problems)
+
+
+# --- context ----------------------------------------------------------------------------------
+
+
+def doc_data(doc) -> dict:
+	"""A document as JSON-safe data for templates and conditions."""
+	data = json.loads(frappe.as_json(doc.as_dict(convert_dates_to_str=True)))
+	if len(json.dumps(data)) > MAX_DOC_SNAPSHOT_BYTES:
+		# Keep the fields, drop the child tables of very large documents.
+		data = {key: value for key, value in data.items() if not isinstance(value, list)}
+	return data
+
+
+def customer_of(doc_dict: dict) -> str | None:
+	doctype = doc_dict.get("doctype")
+	if doctype == "Customer":
+		return doc_dict.get("name")
+	if doc_dict.get("customer"):
+		return doc_dict["customer"]
+	if doc_dict.get("party_type") == "Customer":
+		return doc_dict.get("party_name") or doc_dict.get("party")
+	if doc_dict.get("quotation_to") == "Customer":
+		return doc_dict.get("party_name")
+	return None
+
+
+def build_context(doctype: str | None, docname: str | None, snapshot: dict | None = None) -> dict:
+	doc = snapshot or {}
+	if doctype and docname and frappe.db.exists(doctype, docname):
+		doc = doc_data(frappe.get_doc(doctype, docname))
+	customer = {}
+	customer_name = customer_of(doc)
+	if customer_name and frappe.db.exists("Customer", customer_name):
+		customer = (
+			doc if doc.get("doctype") == "Customer" else doc_data(frappe.get_doc("Customer", customer_name))
+		)
+	context = {"doc": doc, "customer": customer}
+	if doctype and docname:
+		context["reference"] = {"doctype": doctype, "name": docname}
+	return context
+
+
+def refresh_context(run: Run) -> None:
+	"""Delayed steps see the document as it is now (or as it was, if it was deleted since)."""
+	reference = run.context.get("reference") or {}
+	if reference.get("doctype") and reference.get("name"):
+		fresh = build_context(reference["doctype"], reference["name"], run.context.get("doc"))
+		run.context.update(doc=fresh["doc"], customer=fresh["customer"] or run.context.get("customer") or {})
+
+
+@contextmanager
+def at_depth(depth: int):
+	"""Documents changed by this run's steps start their own flows one level deeper."""
+	previous = frappe.flags.flow_engine_depth
+	frappe.flags.flow_engine_depth = depth
+	try:
+		yield
+	finally:
+		frappe.flags.flow_engine_depth = previous
+
+
+# --- operations -------------------------------------------------------------------------------
+
+
+def start_run(
+	template_name: str,
+	*,
+	doctype: str | None = None,
+	docname: str | None = None,
+	event: str = "manual",
+	variables: dict | None = None,
+	depth: int = 0,
+	doc_snapshot: dict | None = None,
+) -> tuple[Run, AdvanceReport]:
+	template = frappe.get_doc("Flow Template", template_name)
+	try:
+		definition = load_definition(template_definition(template), registry)
+	except DefinitionError as exc:
+		frappe.throw(problems_message(exc), title=_("Flow Template {0} is invalid").format(template_name))
+	context = build_context(doctype, docname, doc_snapshot)
+	context["template"] = {
+		"name": template.name,
+		"template_name": template.template_name,
+		"version": template.version,
+	}
+	settings = get_settings()
+	name = new_run_name()
+	engine = engine_for(name)
+	fields = {
+		"flow_template": template.name,
+		"template_version": template.version,
+		"trigger_event": event,
+		"context_doctype": doctype,
+		"context_docname": docname,
+		"customer": (context.get("customer") or {}).get("name"),
+		"depth": depth,
+	}
+	if depth > int(settings.max_depth):
+		# A flow whose steps change documents that start flows… stops here, visibly.
+		run = Run(
+			name=name,
+			definition=definition.raw,
+			status="failed",
+			context=context,
+			steps={s.id: {"status": "pending"} for s in definition.steps},
+		)
+		run.started_at = run.completed_at = engine.clock.now().isoformat()
+		run.error = _(
+			"Not started: {0} flows started one another in a row (the limit in Flow Settings is {1})"
+		).format(depth, settings.max_depth)
+		report = AdvanceReport(name, "failed")
+		insert_run(run, report, fields)
+		return run, report
+	with at_depth(depth):
+		run, report = engine.start(
+			definition,
+			name=name,
+			context=context,
+			variables=variables,
+			defaults={"retry": retry_policy(settings).as_dict()},
+		)
+	insert_run(run, report, fields)
+	after_report(run, report)
+	return run, report
+
+
+def _operate(run_name: str, operation) -> tuple[Run, AdvanceReport]:
+	run, row = load_run(run_name, for_update=True)  # one advance of a run at a time
+	refresh_context(run)
+	engine = engine_for(run_name)
+	with at_depth(int(row.depth or 0)):
+		report = operation(engine, run)
+	save_run(run, report)
+	after_report(run, report)
+	return run, report
+
+
+def fire_step(run_name: str, step_id: str) -> tuple[Run, AdvanceReport]:
+	return _operate(run_name, lambda engine, run: engine.fire(run, step_id))
+
+
+def advance_run(run_name: str) -> tuple[Run, AdvanceReport]:
+	return _operate(run_name, lambda engine, run: engine.advance(run))
+
+
+def complete_step(run_name: str, step_id: str, data: dict | None = None) -> tuple[Run, AdvanceReport]:
+	return _operate(run_name, lambda engine, run: engine.complete(run, step_id, data))
+
+
+def retry_step(run_name: str, step_id: str) -> tuple[Run, AdvanceReport]:
+	return _operate(run_name, lambda engine, run: engine.retry(run, step_id))
+
+
+def cancel_run(run_name: str, reason: str | None = None) -> tuple[Run, AdvanceReport]:
+	return _operate(run_name, lambda engine, run: engine.cancel(run, reason))
+
+
+def after_report(run: Run, report: AdvanceReport) -> None:
+	"""Hook point for what follows a run's change (failure notices; see flow_engine.failures)."""
+	if report.failed:
+		from flow_engine.failures import on_run_failed
+
+		on_run_failed(run, report)
+
+
+def simulate_template(template_name: str, doctype: str | None, docname: str | None, **options):
+	"""The runtime's simulator on a real document: nothing is written, nothing is sent."""
+	from flow_engine.runtime.simulator import simulate
+
+	template = frappe.get_doc("Flow Template", template_name)
+	definition = load_definition(template_definition(template), registry)
+	context = build_context(doctype, docname)
+	return simulate(
+		definition,
+		doc=context["doc"],
+		customer=context["customer"],
+		template={
+			"name": template.name,
+			"template_name": template.template_name,
+			"version": template.version,
+		},
+		**options,
+	)
+
+
+__all__ = [
+	"FlowStateError",
+	"advance_run",
+	"cancel_run",
+	"complete_step",
+	"fire_step",
+	"retry_step",
+	"simulate_template",
+	"start_run",
+]

@@ -1,0 +1,278 @@
+"""The scheduler: fire due steps and start queued runs, in batches, with leases.
+
+Every minute Frappe's scheduler calls `tick`. It claims due Flow Step Pending rows with
+`SELECT … FOR UPDATE SKIP LOCKED` (so concurrent ticks and workers never take the same row),
+marks them `running` with a lease, commits, then processes each row in its own transaction.
+A worker that dies leaves its rows `running`; when their lease expires another claim takes them
+again. A row whose processing raises (a deadlock, a lock timeout, an outage) is put back with
+exponential backoff and jitter; past the maximum it is `failed` and keeps its error, and
+`retry_pending` puts it back. When the backlog is large the tick also enqueues a few drain jobs,
+one per batch of rows (never one job per step), so that several workers share the work.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import frappe
+from frappe.utils import now_datetime
+
+from flow_engine.runtime import RetryPolicy
+from flow_engine.settings import get_settings
+
+# Failures of the machinery itself (not of a step: those follow the step's own retry policy).
+INFRASTRUCTURE_RETRY = RetryPolicy(
+	max_attempts=5, initial_interval_seconds=10, backoff_factor=3, max_interval_seconds=3600, jitter=0.2
+)
+MAX_EXTRA_WORKERS = 4
+
+
+@dataclass
+class DrainStats:
+	worker: str
+	claimed: int = 0
+	completed: int = 0
+	cancelled: int = 0
+	retried: int = 0
+	failed: int = 0
+	lost: int = 0
+	batches: int = 0
+	seconds: float = 0.0
+	errors: list[str] = field(default_factory=list)
+
+	def as_dict(self) -> dict:
+		return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def worker_id() -> str:
+	return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def tick() -> None:
+	"""scheduler_events, every minute."""
+	settings = get_settings()
+	batch_size = max(int(settings.batch_size), 1)
+	due = count_due()
+	if due > int(settings.fan_out_threshold):
+		helpers = min(math.ceil(due / batch_size) - 1, MAX_EXTRA_WORKERS)
+		for index in range(helpers):
+			frappe.enqueue(
+				"flow_engine.scheduler.drain_job",
+				queue="long",
+				job_id=f"flow_engine_drain_{frappe.local.site}_{index}",
+				deduplicate=True,
+			)
+	drain()
+
+
+def enqueue_drain(starts_only: bool = False) -> None:
+	"""Run queued flow starts soon (after a document event), in one job for the whole transaction."""
+	frappe.enqueue(
+		"flow_engine.scheduler.drain_job",
+		queue="short",
+		now=bool(frappe.flags.in_test),
+		starts_only=starts_only,
+	)
+
+
+def drain_job(starts_only: bool = False) -> None:
+	drain(starts_only=starts_only)
+
+
+def count_due() -> int:
+	return frappe.db.sql(
+		"select count(*) from `tabFlow Step Pending` where status = 'pending' and trigger_at <= %s",
+		(now_datetime(),),
+	)[0][0]
+
+
+def drain(
+	budget_seconds: float | None = None,
+	batch_size: int | None = None,
+	worker: str | None = None,
+	starts_only: bool = False,
+) -> DrainStats:
+	"""Claim and process due rows until none is due or the time budget is spent."""
+	settings = get_settings()
+	budget = float(settings.time_budget_seconds if budget_seconds is None else budget_seconds)
+	batch_size = max(int(batch_size or settings.batch_size), 1)
+	stats = DrainStats(worker or worker_id())
+	started = time.monotonic()
+	deadline = started + budget
+	while time.monotonic() < deadline:
+		names = claim(batch_size, stats.worker, int(settings.lease_seconds), starts_only=starts_only)
+		if not names:
+			break
+		stats.batches += 1
+		stats.claimed += len(names)
+		for index, name in enumerate(names):
+			if time.monotonic() >= deadline:
+				release(names[index:], stats.worker)
+				break
+			outcome = process(name, stats.worker)
+			setattr(stats, outcome, getattr(stats, outcome) + 1)
+	stats.seconds = round(time.monotonic() - started, 3)
+	return stats
+
+
+def claim(batch_size: int, worker: str, lease_seconds: int, *, starts_only: bool = False) -> list[str]:
+	"""Take up to `batch_size` due rows (and rows whose lease expired) for `worker`; commits."""
+	now = now_datetime()
+	action = " and action = 'start'" if starts_only else ""
+	rows = frappe.db.sql(
+		f"""select name, trigger_at from `tabFlow Step Pending`
+		where status = 'pending' and trigger_at <= %s{action}
+		order by trigger_at, name limit %s for update skip locked""",
+		(now, batch_size),
+	)
+	expired = []
+	if len(rows) < batch_size:
+		expired = frappe.db.sql(
+			f"""select name, trigger_at from `tabFlow Step Pending`
+			where status = 'running' and lease_expires_at < %s{action}
+			order by trigger_at, name limit %s for update skip locked""",
+			(now, batch_size - len(rows)),
+		)
+	names = [row[0] for row in sorted([*rows, *expired], key=lambda row: (row[1], row[0]))]
+	if names:
+		table = frappe.qb.DocType("Flow Step Pending")
+		lease_until = now + timedelta(seconds=lease_seconds)
+		(
+			frappe.qb.update(table)
+			.set(table.status, "running")
+			.set(table.claimed_by, worker)
+			.set(table.lease_expires_at, lease_until)
+			.set(table.modified, now)
+			.where(table.name.isin(names))
+		).run()
+		if expired:
+			# A lease that expired means a worker died on the row: that counts as an attempt.
+			expired_names = [row[0] for row in expired]
+			(
+				frappe.qb.update(table)
+				.set(table.retry_count, table.retry_count + 1)
+				.set(table.last_error, "lease expired: the worker that claimed it stopped")
+				.where(table.name.isin(expired_names))
+			).run()
+	frappe.db.commit()
+	return names
+
+
+def release(names: list[str], worker: str) -> None:
+	"""Give back claimed rows this worker will not process (its time budget ran out)."""
+	if not names:
+		return
+	table = frappe.qb.DocType("Flow Step Pending")
+	(
+		frappe.qb.update(table)
+		.set(table.status, "pending")
+		.set(table.claimed_by, None)
+		.set(table.lease_expires_at, None)
+		.where(table.name.isin(names) & (table.claimed_by == worker) & (table.status == "running"))
+	).run()
+	frappe.db.commit()
+
+
+def process(name: str, worker: str) -> str:
+	"""Process one claimed row in its own transaction; returns the outcome for the stats."""
+	row = frappe.db.sql(
+		"""select name, action, flow_run, step_id, status, claimed_by, retry_count, flow_template,
+		context_doctype, context_docname, trigger_event, context_snapshot
+		from `tabFlow Step Pending` where name = %s for update""",
+		(name,),
+		as_dict=True,
+	)
+	if not row or row[0].status != "running" or row[0].claimed_by != worker:
+		frappe.db.commit()
+		return "lost"  # another worker reclaimed it after our lease expired
+	row = row[0]
+	if row.retry_count >= INFRASTRUCTURE_RETRY.max_attempts:
+		_finish(name, "failed", row.get("last_error") or "too many attempts")
+		frappe.db.commit()
+		return "failed"
+	try:
+		status, note, run_name = _execute(row)
+		_finish(name, status, note, run_name)
+		frappe.db.commit()
+		return "cancelled" if status == "cancelled" else "completed"
+	except Exception as exc:
+		frappe.db.rollback()
+		return _record_failure(row, exc)
+
+
+def _execute(row) -> tuple[str, str | None, str | None]:
+	from flow_engine import runs
+
+	if row.action == "start":
+		import json
+
+		if not frappe.db.get_value("Flow Template", row.flow_template, "is_active"):
+			return "cancelled", "template is not active", None
+		snapshot = json.loads(row.context_snapshot or "{}")
+		run, _report = runs.start_run(
+			row.flow_template,
+			doctype=row.context_doctype,
+			docname=row.context_docname,
+			event=row.trigger_event or "manual",
+			variables=snapshot.get("variables"),
+			depth=int(snapshot.get("depth") or 0),
+			doc_snapshot=snapshot.get("doc"),
+		)
+		return "completed", None, run.name
+	run, report = runs.fire_step(row.flow_run, row.step_id)
+	if report.note and run.status in ("failed", "cancelled"):
+		return "cancelled", report.note, None
+	return "completed", report.note, None
+
+
+def _finish(name: str, status: str, note: str | None = None, run_name: str | None = None) -> None:
+	values = {"status": status, "executed_at": now_datetime(), "lease_expires_at": None, "last_error": note}
+	if run_name:
+		values["flow_run"] = run_name
+	frappe.db.set_value("Flow Step Pending", name, values, update_modified=True)
+
+
+def _record_failure(row, exc: Exception) -> str:
+	attempts = int(row.retry_count or 0) + 1
+	error = f"{type(exc).__name__}: {exc}"[:1000]
+	if attempts >= INFRASTRUCTURE_RETRY.max_attempts:
+		values = {"status": "failed", "retry_count": attempts, "last_error": error, "lease_expires_at": None}
+		outcome = "failed"
+	else:
+		delay = INFRASTRUCTURE_RETRY.delay_after(attempts, row.name)
+		values = {
+			"status": "pending",
+			"retry_count": attempts,
+			"last_error": error,
+			"trigger_at": now_datetime() + timedelta(seconds=delay),
+			"claimed_by": None,
+			"lease_expires_at": None,
+		}
+		outcome = "retried"
+	frappe.db.set_value("Flow Step Pending", row.name, values, update_modified=True)
+	frappe.db.commit()
+	if outcome == "failed":
+		frappe.log_error(title=f"flow_engine: pending row {row.name} failed", message=error)
+	return outcome
+
+
+def retry_pending(name: str) -> None:
+	"""Put a failed (or cancelled) pending row back in the queue, due now."""
+	frappe.db.set_value(
+		"Flow Step Pending",
+		name,
+		{
+			"status": "pending",
+			"retry_count": 0,
+			"trigger_at": now_datetime(),
+			"claimed_by": None,
+			"lease_expires_at": None,
+		},
+		update_modified=True,
+	)
