@@ -5,7 +5,7 @@ app_description = "Multi-step automation flows for ERPNext: designed in the desk
 app_email = "flow-engine@example.com"
 app_license = "mit"
 
-required_apps = ["erpnext"]
+required_apps = ["frappe/erpnext"]
 
 after_install = "flow_engine.install.after_install"
 after_migrate = "flow_engine.install.after_migrate"
