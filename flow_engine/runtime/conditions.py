@@ -182,6 +182,8 @@ def parse_jsonlogic(condition):
 			return None
 		try:
 			condition = json.loads(text)
+		except RecursionError:
+			raise ValueError(f"rule nested deeper than {MAX_LOGIC_DEPTH} levels") from None
 		except ValueError as exc:
 			raise ValueError(f"not valid JSON: {exc}") from None
 	if condition in ({}, None):

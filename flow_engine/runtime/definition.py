@@ -12,6 +12,7 @@ import math
 import re
 from collections import deque
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,6 +27,7 @@ from .limits import (
 	MAX_LABEL_LENGTH,
 	MAX_STEP_ID_LENGTH,
 	MAX_STEPS,
+	MAX_TEMPLATE_TOTAL,
 )
 from .rendering import is_template, template_syntax_error
 from .retry import retry_problems
@@ -137,7 +139,24 @@ def check_definition(
 	data, _record, problems = read_source(source)
 	if problems:
 		return None, problems
-	return _check_flow(data, registry)
+	budget = _template_budget.set([0])
+	try:
+		return _check_flow(data, registry)
+	finally:
+		_template_budget.reset(budget)
+
+
+# Template text compiled so far in the definition being checked: compiling is what costs time.
+_template_budget: ContextVar[list | None] = ContextVar("template_budget", default=None)
+
+
+def _template_error(text: str) -> str | None:
+	spent = _template_budget.get()
+	if spent is not None:
+		spent[0] += len(text)
+		if spent[0] > MAX_TEMPLATE_TOTAL:
+			return f"the definition's templates total more than {MAX_TEMPLATE_TOTAL} characters"
+	return template_syntax_error(text)
 
 
 def read_source(source) -> tuple[dict | None, TemplateRecord | None, list[Problem]]:
@@ -146,7 +165,7 @@ def read_source(source) -> tuple[dict | None, TemplateRecord | None, list[Proble
 		if len(source) > MAX_DEFINITION_BYTES:
 			return None, None, [_too_big()]
 		try:
-			source = source.decode("utf-8")
+			source = source.decode("utf-8-sig")  # a BOM is harmless
 		except UnicodeDecodeError as exc:
 			return None, None, [Problem(None, "json", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
 	if isinstance(source, str):
@@ -157,10 +176,10 @@ def read_source(source) -> tuple[dict | None, TemplateRecord | None, list[Proble
 		# A private deep copy: the definition a run snapshots must not change when the caller's
 		# dict does, and whatever is not plain JSON is refused here rather than at save time.
 		try:
-			data = json.loads(json.dumps(source, allow_nan=False))
+			data = strict_json_loads(json.dumps(source, allow_nan=False))
 		except RecursionError:
 			return None, None, [Problem(None, "json", f"nested deeper than {MAX_JSON_DEPTH} levels")]
-		except (TypeError, ValueError) as exc:
+		except (TypeError, ValueError, OverflowError) as exc:
 			return None, None, [Problem(None, "json", f"not plain JSON data: {exc}")]
 	if isinstance(data, list):
 		if len(data) != 1:
@@ -221,15 +240,46 @@ def _parse_json(text: str, field_name: str):
 	if len(text.encode("utf-8", "surrogatepass")) > MAX_DEFINITION_BYTES:
 		return None, _too_big(field_name)
 	try:
-		return json.loads(text), None
+		return strict_json_loads(text.lstrip("\ufeff")), None
 	except RecursionError:
+		return None, Problem(None, field_name, "JSON nested too deeply")
+	except json.JSONDecodeError as exc:
 		return None, Problem(
-			None, field_name, f"JSON nested deeper than Python can read (limit {MAX_JSON_DEPTH})"
+			None, field_name, f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
 		)
 	except ValueError as exc:
-		message = getattr(exc, "msg", str(exc))
-		where = f" at line {exc.lineno} column {exc.colno}" if hasattr(exc, "lineno") else ""
-		return None, Problem(None, field_name, f"invalid JSON{where}: {message}")
+		return None, Problem(None, field_name, f"invalid JSON: {exc}")
+
+
+class _StrictJSONError(ValueError):
+	pass
+
+
+def _reject_constant(name: str):
+	raise _StrictJSONError(f"{name} is not a JSON number")
+
+
+def _bounded_int(text: str) -> int:
+	if len(text) > 100:
+		raise _StrictJSONError(f"number with {len(text)} digits is too long")
+	return int(text)
+
+
+def _no_duplicate_keys(pairs):
+	data = {}
+	for key, value in pairs:
+		if key in data:
+			raise _StrictJSONError(f"duplicate key {key[:80]!r}")
+		data[key] = value
+	return data
+
+
+def strict_json_loads(text: str):
+	"""json.loads that refuses NaN/Infinity, absurdly long numbers and duplicate keys (which the
+	browser's JSON.parse and the desk editor would read differently)."""
+	return json.loads(
+		text, parse_constant=_reject_constant, parse_int=_bounded_int, object_pairs_hook=_no_duplicate_keys
+	)
 
 
 def _too_big(field_name: str = "json") -> Problem:
@@ -256,6 +306,10 @@ def _check_flow(data: dict, registry: KindRegistry) -> tuple[FlowDefinition | No
 					None, str(key)[:80], f"unknown key (known: {', '.join(sorted(_FLOW_KEYS - {'$schema'}))})"
 				)
 			)
+
+	for key in ("name", "description", "$schema"):
+		if data.get(key) is not None and not isinstance(data[key], str):
+			add(Problem(None, key, f"must be a string, not {_type_name(data[key])}"))
 
 	version = data.get("version", SCHEMA_VERSION)
 	if isinstance(version, bool) or not isinstance(version, int):
@@ -302,7 +356,7 @@ def _check_flow(data: dict, registry: KindRegistry) -> tuple[FlowDefinition | No
 			add(Problem(f"#{position + 1}", "id", "required (a non-empty string)"))
 		elif len(step_id) > MAX_STEP_ID_LENGTH:
 			add(Problem(f"#{position + 1}", "id", f"longer than {MAX_STEP_ID_LENGTH} characters"))
-		elif not _STEP_ID.match(step_id):
+		elif not _STEP_ID.fullmatch(step_id):
 			add(Problem(step_id, "id", "may contain only letters, digits and _ . : -"))
 		elif step_id in ids:
 			add(Problem(step_id, "id", "duplicate step id"))
@@ -356,9 +410,14 @@ def _check_flow_trigger(raw, add) -> FlowTrigger:
 					f"unknown key (known: {', '.join(sorted(_FLOW_TRIGGER_KEYS))})",
 				)
 			)
-	event_name = raw.get("event") or "manual"
+	event_name = raw.get("event")
+	if event_name in (None, ""):
+		event_name = "manual"
 	event = get_event(event_name)
-	if event is None:
+	if not isinstance(event_name, str):
+		add(Problem(None, "trigger.event", f"must be a string, not {_type_name(event_name)}"))
+		event_name = "manual"
+	elif event is None:
 		add(Problem(None, "trigger.event", f"unknown event {str(event_name)[:80]!r}"))
 	doctype, field_name = raw.get("doctype"), raw.get("field")
 	for key, value in (("doctype", doctype), ("field", field_name)):
@@ -396,7 +455,15 @@ def _check_step(step_id: str, raw: Mapping, ids: Mapping, registry: KindRegistry
 	spec = registry.get(kind_name)
 	if spec is None:
 		known = ", ".join(registry.names())
-		add(Problem(step_id, "kind", f"unknown kind {str(kind_name)[:80]!r} (known: {known})"))
+		if kind_name in (None, ""):
+			add(Problem(step_id, "kind", f"required (known: {known})"))
+		elif not isinstance(kind_name, str):
+			add(Problem(step_id, "kind", f"must be a string, not {_type_name(kind_name)}"))
+		else:
+			add(Problem(step_id, "kind", f"unknown kind {kind_name[:80]!r} (known: {known})"))
+
+	if raw.get("description") is not None and not isinstance(raw["description"], str):
+		add(Problem(step_id, "description", f"must be a string, not {_type_name(raw['description'])}"))
 
 	label = raw.get("label", step_id)
 	if label is None:
@@ -443,7 +510,9 @@ def _check_step(step_id: str, raw: Mapping, ids: Mapping, registry: KindRegistry
 						)
 					)
 
-	depends_on = raw.get("depends_on") or []
+	depends_on = raw.get("depends_on")
+	if depends_on is None:
+		depends_on = []
 	if not isinstance(depends_on, list):
 		add(Problem(step_id, "depends_on", "must be a list of step ids"))
 		depends_on = []
@@ -463,8 +532,10 @@ def _check_step(step_id: str, raw: Mapping, ids: Mapping, registry: KindRegistry
 		else:
 			seen.add(dep)
 
-	join = raw.get("join", "all") or "all"
-	if join not in JOIN_MODES:
+	join = raw.get("join")
+	if join is None:
+		join = "all"
+	if not isinstance(join, str) or join not in JOIN_MODES:
 		add(Problem(step_id, "join", f"must be one of {', '.join(JOIN_MODES)}"))
 
 	has_predecessor = bool(parent_id or depends_on)
@@ -517,17 +588,23 @@ def _check_step_trigger(step_id: str, raw, has_predecessor: bool, add) -> StepTr
 	for key in raw:
 		if key not in _STEP_TRIGGER_KEYS:
 			add(Problem(step_id, f"trigger.{str(key)[:80]}", "unknown key"))
-	kind = raw.get("type") or default
+	kind = raw.get("type")
+	if kind in (None, ""):
+		kind = default
+	if not isinstance(kind, str):
+		add(Problem(step_id, "trigger.type", f"must be a string, not {_type_name(kind)}"))
+		return StepTrigger(default)
 	if kind not in STEP_TRIGGER_TYPES:
 		add(
 			Problem(
 				step_id,
 				"trigger.type",
-				f"unknown trigger type {str(kind)[:80]!r} (known: {', '.join(STEP_TRIGGER_TYPES)})",
+				f"unknown trigger type {kind[:80]!r} (known: {', '.join(STEP_TRIGGER_TYPES)})",
 			)
 		)
 		return StepTrigger(default)
 	delays = {}
+	delay_problem = False
 	for key in ("delay_hours", "delay_days"):
 		value = raw.get(key)
 		if value in (None, ""):
@@ -536,14 +613,21 @@ def _check_step_trigger(step_id: str, raw, has_predecessor: bool, add) -> StepTr
 		number = _as_number(value)
 		if number is None:
 			add(Problem(step_id, f"trigger.{key}", "must be a number"))
-			number = 0.0
+			number, delay_problem = 0.0, True
 		elif number < 0:
 			add(Problem(step_id, f"trigger.{key}", "must not be negative"))
+			delay_problem = True
 		elif number > 3650 * (24 if key == "delay_hours" else 1):
 			add(Problem(step_id, f"trigger.{key}", "more than ten years"))
+			delay_problem = True
 		delays[key] = max(number, 0.0)
 	at = raw.get("at")
-	if kind == "after_delay" and delays["delay_hours"] == 0 and delays["delay_days"] == 0:
+	if (
+		kind == "after_delay"
+		and not delay_problem
+		and delays["delay_hours"] == 0
+		and delays["delay_days"] == 0
+	):
 		add(Problem(step_id, "trigger.delay_hours", "after_delay needs delay_hours or delay_days above 0"))
 	if kind == "on_date":
 		if not isinstance(at, str) or not at.strip():
@@ -553,7 +637,7 @@ def _check_step_trigger(step_id: str, raw, has_predecessor: bool, add) -> StepTr
 				)
 			)
 		elif is_template(at):
-			error = template_syntax_error(at)
+			error = _template_error(at)
 			if error:
 				add(Problem(step_id, "trigger.at", error))
 		elif parse_datetime(at) is None:
@@ -578,8 +662,14 @@ def _check_payload(step_id: str, spec: KindSpec, payload: Mapping, add) -> None:
 		)
 
 
+def _is_blank(value) -> bool:
+	if value is None or value == "" or value == {} or value == []:
+		return True
+	return isinstance(value, str) and value.strip() in ("{}", "[]")
+
+
 def _check_field(step_id, where, spec: FieldSpec, value, add, siblings: Mapping) -> None:
-	if value is None or value == "":
+	if _is_blank(value):
 		needs_value = spec.required and not (spec.name == "value" and siblings.get("op") in UNARY_OPERATORS)
 		if needs_value:
 			add(Problem(step_id, where, "required"))
@@ -589,7 +679,7 @@ def _check_field(step_id, where, spec: FieldSpec, value, add, siblings: Mapping)
 		return
 	kind = spec.type
 	if isinstance(value, str) and kind not in ("path", "jsonlogic", "json") and is_template(value):
-		error = template_syntax_error(value)
+		error = _template_error(value)
 		if error:
 			add(Problem(step_id, where, error))
 		return
@@ -612,9 +702,9 @@ def _check_field(step_id, where, spec: FieldSpec, value, add, siblings: Mapping)
 		if not isinstance(value, str) or parse_datetime(value) is None:
 			add(Problem(step_id, where, "must be an ISO 8601 date or datetime"))
 	elif kind == "json":
-		_check_json_field(step_id, where, value, add)
+		_check_json_field(step_id, where, value, add, spec.options)
 	elif kind == "path":
-		if not isinstance(value, str) or not _PATH.match(value):
+		if not isinstance(value, str) or not _PATH.fullmatch(value):
 			add(Problem(step_id, where, "must be a dotted path such as doc.status"))
 	elif kind == "jsonlogic":
 		try:
@@ -641,7 +731,7 @@ def _check_field(step_id, where, spec: FieldSpec, value, add, siblings: Mapping)
 				)
 
 
-def _check_json_field(step_id, where, value, add) -> None:
+def _check_json_field(step_id, where, value, add, shapes=()) -> None:
 	if isinstance(value, str):
 		try:
 			value = json.loads(value)
@@ -660,11 +750,14 @@ def _check_json_field(step_id, where, value, add) -> None:
 	if not isinstance(value, dict | list):
 		add(Problem(step_id, where, "must be a JSON object or list"))
 		return
+	if shapes == ("object",) and not isinstance(value, dict):
+		add(Problem(step_id, where, "must be a JSON object"))
+		return
 	if _depth(value) > MAX_JSON_DEPTH:
 		add(Problem(step_id, where, f"nested deeper than {MAX_JSON_DEPTH} levels"))
 		return
 	for text in _strings(value):
-		error = template_syntax_error(text)
+		error = _template_error(text)
 		if error:
 			add(Problem(step_id, where, error))
 			return
@@ -685,7 +778,7 @@ def _raw_links(ids: Mapping[str, Mapping]) -> dict[str, tuple[set, set]]:
 
 
 def _topological_order(ids: Mapping[str, Mapping], add) -> tuple[str, ...] | None:
-	"""Kahn's algorithm over depends_on and parent links together; reports the steps of a cycle."""
+	"""Kahn's algorithm over depends_on and parent links together; reports every cycle."""
 	links = _raw_links(ids)
 	predecessors = {step_id: depends | parent for step_id, (depends, parent) in links.items()}
 	followers: dict[str, list[str]] = {step_id: [] for step_id in ids}
@@ -705,27 +798,83 @@ def _topological_order(ids: Mapping[str, Mapping], add) -> tuple[str, ...] | Non
 	if len(order) == len(ids):
 		return tuple(order)
 	stuck = {step_id for step_id, count in remaining.items() if count > 0}
-	cycle = _find_cycle(stuck, predecessors)
-	path = " -> ".join(cycle)
-	in_cycle = set(cycle)
-	for step_id in sorted(in_cycle):
-		field_name = "depends_on" if in_cycle & links[step_id][0] else "parent_id"
-		add(Problem(step_id, field_name, f"cycle: {path}"))
+	for component in _strongly_connected(stuck, predecessors):
+		cycle = _find_cycle(component, predecessors)
+		path = _cycle_text(cycle)
+		in_cycle = set(cycle)
+		for step_id in sorted(in_cycle):
+			field_name = "depends_on" if in_cycle & links[step_id][0] else "parent_id"
+			add(Problem(step_id, field_name, f"cycle: {path}"))
 	return None
 
 
-def _find_cycle(stuck: set[str], predecessors: Mapping[str, set]) -> list[str]:
-	start = min(stuck)
+def _strongly_connected(nodes: set[str], predecessors: Mapping[str, set]) -> list[set[str]]:
+	"""Tarjan's algorithm, iterative; the components that contain a cycle, in a stable order."""
+	index: dict[str, int] = {}
+	low: dict[str, int] = {}
+	on_stack: set[str] = set()
+	stack: list[str] = []
+	components = []
+	counter = 0
+	for root in sorted(nodes):
+		if root in index:
+			continue
+		work = [(root, iter(sorted(p for p in predecessors[root] if p in nodes)))]
+		index[root] = low[root] = counter
+		counter += 1
+		stack.append(root)
+		on_stack.add(root)
+		while work:
+			node, edges = work[-1]
+			advanced = False
+			for other in edges:
+				if other not in index:
+					index[other] = low[other] = counter
+					counter += 1
+					stack.append(other)
+					on_stack.add(other)
+					work.append((other, iter(sorted(p for p in predecessors[other] if p in nodes))))
+					advanced = True
+					break
+				if other in on_stack:
+					low[node] = min(low[node], index[other])
+			if advanced:
+				continue
+			work.pop()
+			if work:
+				parent = work[-1][0]
+				low[parent] = min(low[parent], low[node])
+			if low[node] == index[node]:
+				component = set()
+				while True:
+					member = stack.pop()
+					on_stack.discard(member)
+					component.add(member)
+					if member == node:
+						break
+				if len(component) > 1:
+					components.append(component)
+	return sorted(components, key=min)
+
+
+def _find_cycle(component: set[str], predecessors: Mapping[str, set]) -> list[str]:
+	start = min(component)
 	seen: dict[str, int] = {}
 	path: list[str] = []
 	node = start
 	while node not in seen:
 		seen[node] = len(path)
 		path.append(node)
-		node = min(p for p in predecessors[node] if p in stuck)
+		node = min(p for p in predecessors[node] if p in component)
 	cycle = path[seen[node] :]
 	cycle.reverse()  # show it in execution order: a -> b means b waits for a
 	return [*cycle, cycle[0]]
+
+
+def _cycle_text(cycle: list[str]) -> str:
+	if len(cycle) <= 9:
+		return " -> ".join(cycle)
+	return " -> ".join([*cycle[:4], "…", *cycle[-3:]]) + f" ({len(cycle) - 1} steps)"
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -742,7 +891,10 @@ def _as_number(value) -> float | None:
 	if isinstance(value, bool):
 		return None
 	if isinstance(value, int | float):
-		return float(value) if math.isfinite(value) else None
+		try:
+			return float(value) if math.isfinite(value) else None
+		except OverflowError:  # an integer too large for a float
+			return None
 	if isinstance(value, str):
 		try:
 			number = float(value)

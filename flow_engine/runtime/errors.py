@@ -15,13 +15,23 @@ class Problem:
 
 	@property
 	def location(self) -> str:
-		return "flow" if self.step_id is None else f"step {self.step_id}"
+		return "flow" if self.step_id is None else f"step {printable(self.step_id)}"
 
 	def __str__(self) -> str:
-		return f"{self.location}: {self.field}: {self.message}"
+		"""One line, whatever the input contained (newlines, control characters, lone surrogates)."""
+		return f"{self.location}: {printable(self.field)}: {printable(self.message, 2000)}"
 
 	def as_dict(self) -> dict:
 		return {"step": self.step_id, "field": self.field, "message": self.message}
+
+
+def printable(text, limit: int = 120) -> str:
+	text = str(text)
+	if not text.isprintable() or any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+		text = "".join(
+			c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else repr(c)[1:-1] for c in text
+		)
+	return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class DefinitionError(ValueError):

@@ -208,7 +208,7 @@ def template_syntax_error(source: str) -> str | None:
 		_compile(source)
 	except TemplateError as exc:
 		return f"template syntax error: {exc}"[:500]
-	except RecursionError:
+	except (RecursionError, SyntaxError, MemoryError):  # Jinja compiles to Python: deep nesting breaks it
 		return "template nested too deeply"
 	return None
 

@@ -67,14 +67,21 @@ def retry_problems(raw, step_id: str | None, field: str = "retry") -> list[Probl
 	for key, value in raw.items():
 		if key not in _BOUNDS:
 			problems.append(
-				Problem(step_id, f"{field}.{key}", f"unknown setting (known: {', '.join(_BOUNDS)})")
+				Problem(step_id, f"{field}.{str(key)[:80]}", f"unknown setting (known: {', '.join(_BOUNDS)})")
 			)
 			continue
 		low, high = _BOUNDS[key]
-		if isinstance(value, bool) or not isinstance(value, int | float):
+		if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
 			problems.append(Problem(step_id, f"{field}.{key}", "must be a number"))
 		elif key == "max_attempts" and int(value) != value:
 			problems.append(Problem(step_id, f"{field}.{key}", "must be a whole number"))
 		elif not low <= value <= high:
 			problems.append(Problem(step_id, f"{field}.{key}", f"must be between {low} and {high}"))
 	return problems
+
+
+def _finite(value) -> bool:
+	try:
+		return math.isfinite(value)
+	except OverflowError:
+		return False

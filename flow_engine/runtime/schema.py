@@ -31,7 +31,9 @@ def _field_schema(spec: FieldSpec) -> dict:
 	elif spec.type == "check":
 		schema = {"enum": [True, False, 0, 1]}
 	elif spec.type == "json":
-		schema = {"type": ["object", "array", "string"]}
+		schema = {
+			"type": ["object", "string"] if spec.options == ("object",) else ["object", "array", "string"]
+		}
 	elif spec.type == "path":
 		schema = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*$"}
 	elif spec.type == "jsonlogic":

@@ -237,7 +237,7 @@ BUILTIN_KINDS = (
 			FieldSpec("url", "data", "URL", required=True),
 			FieldSpec("method", "select", "Method", options=HTTP_METHODS, default="POST"),
 			FieldSpec("body_template", "json", "Body (JSON)"),
-			FieldSpec("headers", "json", "Headers (JSON)"),
+			FieldSpec("headers", "json", "Headers (JSON)", options=("object",)),
 			FieldSpec("timeout_s", "int", "Timeout (seconds)", default=10),
 		),
 		side_effect=True,
@@ -252,7 +252,7 @@ BUILTIN_KINDS = (
 		fields=(
 			FieldSpec("doctype", "data", "DocType", required=True),
 			FieldSpec("docname_ref", "data", "Document name", required=True, description="e.g. {{doc.name}}"),
-			FieldSpec("fields_json", "json", "Fields to set (JSON)", required=True),
+			FieldSpec("fields_json", "json", "Fields to set (JSON)", required=True, options=("object",)),
 		),
 		side_effect=True,
 		description="Set fields on an ERPNext document",

@@ -24,7 +24,7 @@ class FieldSpec:
 	type: str
 	label: str
 	required: bool = False
-	options: tuple[str, ...] = ()
+	options: tuple[str, ...] = ()  # a select's choices; ("object",) for a json field that must be an object
 	default: Any = None
 	description: str = ""
 	fields: tuple[FieldSpec, ...] = ()  # the columns of a `table` field
@@ -34,6 +34,8 @@ class FieldSpec:
 			raise ValueError(f"field {self.name}: unknown field type {self.type!r}")
 		if self.type == "select" and not self.options:
 			raise ValueError(f"field {self.name}: a select needs options")
+		if self.type == "json" and self.options not in ((), ("object",)):
+			raise ValueError(f"field {self.name}: a json field's options are () or ('object',)")
 
 	def as_dict(self) -> dict:
 		data = {"name": self.name, "type": self.type, "label": self.label, "required": self.required}
