@@ -27,7 +27,9 @@ def flow_run_query_conditions(user: str | None = None) -> str:
 	user = user or frappe.session.user
 	if is_flow_manager(user):
 		return ""
-	readable = frappe.get_user(user).get_can_read() if user != "Guest" else []
+	from frappe.utils.user import UserPermissions
+
+	readable = UserPermissions(user).get_can_read() if user != "Guest" else []
 	if not readable:
 		return "1=0"
 	quoted = ", ".join(frappe.db.escape(doctype) for doctype in readable)

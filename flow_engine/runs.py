@@ -166,6 +166,16 @@ def start_run(
 		report = AdvanceReport(name, "failed")
 		insert_run(run, report, fields)
 		return run, report
+	# The run's row exists before its steps act, so that what they create can link to it.
+	placeholder = Run(
+		name=name,
+		definition=definition.raw,
+		variables={**definition.variables, **dict(variables or {})},
+		context=context,
+		steps={step.id: {"status": "pending"} for step in definition.steps},
+		started_at=engine.clock.now().isoformat(),
+	)
+	insert_run(placeholder, AdvanceReport(name), fields)
 	with at_depth(depth):
 		run, report = engine.start(
 			definition,
@@ -174,7 +184,7 @@ def start_run(
 			variables=variables,
 			defaults={"retry": retry_policy(settings).as_dict()},
 		)
-	insert_run(run, report, fields)
+	save_run(run, report)
 	after_report(run, report)
 	return run, report
 
@@ -190,8 +200,10 @@ def _operate(run_name: str, operation) -> tuple[Run, AdvanceReport]:
 	return run, report
 
 
-def fire_step(run_name: str, step_id: str) -> tuple[Run, AdvanceReport]:
-	return _operate(run_name, lambda engine, run: engine.fire(run, step_id))
+def fire_step(run_name: str, step_id: str, *, force: bool = False) -> tuple[Run, AdvanceReport]:
+	"""Fire a scheduled step. The scheduler passes force=True: its claim already decided the row
+	was due, and an application server whose clock lags the database's must not drop the step."""
+	return _operate(run_name, lambda engine, run: engine.fire(run, step_id, force=force))
 
 
 def advance_run(run_name: str) -> tuple[Run, AdvanceReport]:

@@ -225,7 +225,7 @@ def _execute(row) -> tuple[str, str | None, str | None]:
 			doc_snapshot=snapshot.get("doc"),
 		)
 		return "completed", None, run.name
-	run, report = runs.fire_step(row.flow_run, row.step_id)
+	run, report = runs.fire_step(row.flow_run, row.step_id, force=True)
 	if report.note and run.status in ("failed", "cancelled"):
 		return "cancelled", report.note, None
 	return "completed", report.note, None

@@ -286,7 +286,7 @@ def _send_sms(recipients: list[str], body: str, timeout: float) -> dict:
 		except requests.RequestException as exc:
 			failures.append(f"{number} ({type(exc).__name__})")
 	if sent:
-		create_sms_log({**params, "message": body}, sent)
+		create_sms_log({"message": body.encode("utf-8"), "receiver_list": numbers}, sent)
 	if failures and not sent:
 		raise StepError(f"SMS gateway refused {', '.join(failures)}")
 	return {"sent": sent, "failed": failures}

@@ -7,11 +7,8 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from flow_engine.doctype_errors import FlowTemplateError
 from flow_engine.runtime import DefinitionError, load_definition, registry
-
-
-class FlowTemplateError(frappe.ValidationError):
-	pass
 
 
 class FlowTemplate(Document):
@@ -34,8 +31,9 @@ class FlowTemplate(Document):
 			frappe.throw(problems_message(exc), FlowTemplateError, title=_("Invalid flow"))
 		raw = dict(definition.raw)
 		trigger = {"event": self.trigger_event, "condition": self.trigger_condition or ""}
-		if self.trigger_doctype:
-			trigger["doctype"] = self.trigger_doctype
+		doctype = definition.trigger.doctype or self.trigger_doctype
+		if doctype:
+			trigger["doctype"] = doctype
 		if self.trigger_field:
 			trigger["field"] = self.trigger_field
 		raw["trigger"] = trigger

@@ -1,0 +1,165 @@
+"""Document events start runs after commit, never after rollback, and cost nothing elsewhere."""
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+
+from flow_engine.dispatch import INDEX_KEY, on_document_event
+from flow_engine.tests.utils import make_template, statuses, wipe_runs
+
+WAIT = [{"id": "a", "kind": "wait"}, {"id": "b", "kind": "wait", "depends_on": ["a"]}]
+
+
+class TestDispatch(FrappeTestCase):
+	def setUp(self):
+		wipe_runs()
+
+	def tearDown(self):
+		frappe.db.rollback()
+		wipe_runs()
+
+	def runs_for(self, doctype, name):
+		return frappe.get_all(
+			"Flow Run", filters={"context_doctype": doctype, "context_docname": name}, pluck="name"
+		)
+
+	def test_run_starts_after_commit(self):
+		make_template("todo insert", WAIT, trigger_event="on_insert", trigger_doctype="ToDo")
+		frappe.db.commit()
+		todo = frappe.get_doc({"doctype": "ToDo", "description": "flow after commit"}).insert()
+		# inside the transaction: only the outbox row, no run yet
+		self.assertEqual(self.runs_for("ToDo", todo.name), [])
+		self.assertEqual(
+			frappe.get_all(
+				"Flow Step Pending", filters={"context_docname": todo.name, "action": "start"}, pluck="status"
+			),
+			["pending"],
+		)
+		frappe.db.commit()  # after_commit enqueues the drain (run at once in tests)
+		runs = self.runs_for("ToDo", todo.name)
+		self.assertEqual(len(runs), 1)
+		self.assertEqual(frappe.db.get_value("Flow Run", runs[0], "status"), "completed")
+		self.assertEqual(statuses(runs[0]), {"a": "done", "b": "done"})
+
+	def test_nothing_starts_when_the_save_rolls_back(self):
+		make_template("todo rollback", WAIT, trigger_event="on_insert", trigger_doctype="ToDo")
+		frappe.db.commit()
+		todo = frappe.get_doc({"doctype": "ToDo", "description": "rolled back"}).insert()
+		name = todo.name
+		frappe.db.rollback()
+		frappe.db.commit()
+		self.assertEqual(self.runs_for("ToDo", name), [])
+		self.assertEqual(frappe.get_all("Flow Step Pending", filters={"context_docname": name}), [])
+
+	def test_trigger_condition_is_jsonlogic(self):
+		make_template(
+			"todo high only",
+			WAIT,
+			trigger_event="on_insert",
+			trigger_doctype="ToDo",
+			trigger_condition='{"==": [{"var": "doc.priority"}, "High"]}',
+		)
+		frappe.db.commit()
+		low = frappe.get_doc({"doctype": "ToDo", "description": "low", "priority": "Low"}).insert()
+		high = frappe.get_doc({"doctype": "ToDo", "description": "high", "priority": "High"}).insert()
+		frappe.db.commit()
+		self.assertEqual(self.runs_for("ToDo", low.name), [])
+		self.assertEqual(len(self.runs_for("ToDo", high.name)), 1)
+
+	def test_value_change_event(self):
+		make_template(
+			"todo closed",
+			WAIT,
+			trigger_event="on_value_change",
+			trigger_doctype="ToDo",
+			trigger_field="status",
+		)
+		frappe.db.commit()
+		todo = frappe.get_doc({"doctype": "ToDo", "description": "watch status"}).insert()
+		frappe.db.commit()
+		self.assertEqual(len(self.runs_for("ToDo", todo.name)), 1)  # an insert is a change
+		todo.description = "unrelated edit"
+		todo.save()
+		frappe.db.commit()
+		self.assertEqual(len(self.runs_for("ToDo", todo.name)), 1)
+		todo.status = "Closed"
+		todo.save()
+		frappe.db.commit()
+		self.assertEqual(len(self.runs_for("ToDo", todo.name)), 2)
+
+	def test_named_event_maps_to_erpnext_doctype(self):
+		name = make_template("issue opened", WAIT, trigger_event="on_issue_opened")
+		frappe.db.commit()
+		issue = frappe.get_doc(
+			{"doctype": "Issue", "subject": "flow named event", "raised_by": "a@example.com"}
+		).insert()
+		frappe.db.commit()
+		runs = self.runs_for("Issue", issue.name)
+		# ours, and the seeded repair_service, which listens to the same event
+		started = sorted(frappe.db.get_value("Flow Run", r, "flow_template") for r in runs)
+		repair = frappe.db.get_value("Flow Template", {"template_name": "repair_service", "is_system": 1})
+		self.assertEqual(started, sorted([name, repair]))
+
+	def test_inactive_templates_do_not_dispatch(self):
+		name = make_template("todo inactive", WAIT, trigger_event="on_insert", trigger_doctype="ToDo")
+		frappe.db.set_value("Flow Template", name, "is_active", 0)
+		frappe.get_doc("Flow Template", name).save()
+		frappe.db.commit()
+		todo = frappe.get_doc({"doctype": "ToDo", "description": "inactive"}).insert()
+		frappe.db.commit()
+		self.assertEqual(self.runs_for("ToDo", todo.name), [])
+
+	def test_a_broken_flow_never_breaks_the_save(self):
+		make_template(
+			"todo broken condition",
+			WAIT,
+			trigger_event="on_insert",
+			trigger_doctype="ToDo",
+			trigger_condition='{"==": [{"var": "doc.priority"}, "High"]}',
+		)
+		frappe.db.commit()
+		# corrupt the cached index the way a bad deploy might: the save must still succeed
+		frappe.cache.hset(INDEX_KEY, "ToDo", [{"template": "FT-does-not-exist", "on": "insert"}])
+		todo = frappe.get_doc({"doctype": "ToDo", "description": "still saved"}).insert()
+		frappe.db.commit()
+		self.assertTrue(frappe.db.exists("ToDo", todo.name))
+
+	def test_save_of_a_doctype_without_flows_adds_no_query(self):
+		make_template("todo only", WAIT, trigger_event="on_insert", trigger_doctype="ToDo")
+		frappe.db.commit()
+		note = frappe.get_doc({"doctype": "Note", "title": "no flows here"})
+		note.insert()
+		frappe.cache.hget(INDEX_KEY, "Note", lambda: [])  # warm, as every later save finds it
+		with self.assertQueryCount(0):
+			on_document_event(note, "on_update")
+			on_document_event(note, "after_insert")
+
+	def test_dispatch_is_skipped_during_install_migrate_import_and_patch(self):
+		make_template("todo flags", WAIT, trigger_event="on_insert", trigger_doctype="ToDo")
+		frappe.db.commit()
+		for flag in ("in_install", "in_migrate", "in_import", "in_patch"):
+			frappe.local.flags[flag] = True
+			try:
+				todo = frappe.get_doc({"doctype": "ToDo", "description": f"during {flag}"}).insert()
+			finally:
+				frappe.local.flags[flag] = False
+			self.assertEqual(
+				frappe.get_all("Flow Step Pending", filters={"context_docname": todo.name}), [], flag
+			)
+
+	def test_emit_for_other_apps(self):
+		from flow_engine import emit
+		from flow_engine.runtime import register_event
+
+		register_event("on_custom_signal", "Custom signal")
+		name = make_template(
+			"custom signal",
+			[{"id": "a", "kind": "wait", "payload": {}}],
+			trigger_event="on_custom_signal",
+		)
+		frappe.db.commit()
+		todo = frappe.get_doc({"doctype": "ToDo", "description": "emit"}).insert()
+		self.assertEqual(emit("on_custom_signal", todo, {"why": "test"}), [name])
+		frappe.db.commit()
+		runs = self.runs_for("ToDo", todo.name)
+		self.assertEqual(len(runs), 1)
+		self.assertEqual(frappe.db.get_value("Flow Run", runs[0], "trigger_event"), "on_custom_signal")
