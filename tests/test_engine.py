@@ -429,3 +429,23 @@ def test_definition_is_compiled_once_per_run_object():
 	assert engine.definition_of(run) is definition
 	clock_later = START + timedelta(days=1)
 	assert clock_later > START
+
+
+def test_created_documents_can_be_assigned():
+	clock = VirtualClock(START)
+	effects = RecordingEffects(clock)
+	engine = Engine(effects, clock)
+	definition = flow(
+		step("job", "dispatch_job", payload={"subject": "Install", "assign_to": "tech1@example.com, tech2@example.com"}),
+		step("plain", "issue", payload={"subject": "No one assigned"}),
+	)
+	run, _ = engine.start(definition, name="FR-7")
+	assert [(a["action"], a["idempotency_key"]) for a in effects.actions] == [
+		("create_dispatch_job", "FR-7:job"),
+		("assign", "FR-7:job"),
+		("create_document", "FR-7:plain"),
+	]
+	assert effects.actions[1]["users"] == ["tech1@example.com", "tech2@example.com"]
+	assert effects.actions[1]["doctype"] == "Dispatch Job"
+	assert "assign_to" not in effects.actions[0]["values"]
+	assert run.steps["job"]["result"]["assigned_to"] == ["tech1@example.com", "tech2@example.com"]

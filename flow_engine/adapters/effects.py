@@ -133,6 +133,26 @@ class FrappeEffects:
 
 		return self._once("activate_subscription", idempotency_key, perform)
 
+	def assign(
+		self, doctype: str, name: str, users: list[str], *, description: str, idempotency_key: str
+	) -> dict:
+		def perform():
+			from frappe.desk.form import assign_to
+
+			known = [user for user in users if frappe.db.exists("User", {"name": user, "enabled": 1})]
+			if not known:
+				raise StepError(f"no enabled user among {', '.join(users)}", retryable=False)
+			try:
+				assign_to.add(
+					{"assign_to": known, "doctype": doctype, "name": name, "description": description},
+					ignore_permissions=True,
+				)
+			except assign_to.DuplicateToDoError:
+				pass  # already assigned: the goal is met
+			return {"doctype": doctype, "name": name, "assigned_to": known}
+
+		return self._once("assign", idempotency_key, perform, reference=(doctype, name))
+
 	# --- messages -----------------------------------------------------------------------------
 
 	def send_email(self, recipients, subject, body, *, idempotency_key, template, reference) -> dict:

@@ -77,6 +77,11 @@ class Effects(Protocol):
 
 	def activate_subscription(self, name: str, *, idempotency_key: str) -> dict: ...
 
+	def assign(
+		self, doctype: str, name: str, users: list[str], *, description: str, idempotency_key: str
+	) -> dict:
+		"""Assign a document to users (Frappe's assignments: a ToDo each)."""
+
 
 class Store(Protocol):
 	"""Run state in and out. `save` receives the report of what the advance changed so that an

@@ -90,6 +90,10 @@ class RecordingEffects:
 		args = {"method": method, "url": url, "body": body, "headers": headers}
 		return self._record("http_request", idempotency_key, args, {"status_code": 200, "body": ""})
 
+	def assign(self, doctype, name, users, *, description, idempotency_key):
+		args = {"doctype": doctype, "name": name, "users": users, "description": description}
+		return self._record("assign", idempotency_key, args, {"assigned_to": users})
+
 	def activate_subscription(self, name, *, idempotency_key):
 		return self._record(
 			"activate_subscription", idempotency_key, {"subscription": name}, {"status": "Active"}
@@ -207,6 +211,8 @@ def simulate(
 		]
 		if to_complete:
 			for step_id in to_complete:
+				if run.status != "running":
+					break  # an earlier completion failed the run
 				report = engine.complete(run, step_id)
 				_log(result, run, definition, report, clock)
 			store.save(run, report)

@@ -34,13 +34,25 @@ def _required_text(call: StepCall, name: str) -> str:
 # --- handlers ---------------------------------------------------------------------------------
 
 
+def _assign(call: StepCall, created: dict, subject: str) -> dict:
+	users = split_recipients(call.payload.get("assign_to"))
+	if not users or not created.get("doctype") or not created.get("name"):
+		return created
+	assigned = call.effects.assign(
+		created["doctype"], created["name"], users, description=subject, idempotency_key=call.idempotency_key
+	)
+	return {**created, "assigned_to": list((assigned or {}).get("assigned_to", users))}
+
+
 def run_dispatch_job(call: StepCall) -> StepOutcome:
-	values = {key: value for key, value in call.payload.items() if value not in (None, "")}
+	values = {
+		key: value for key, value in call.payload.items() if value not in (None, "") and key != "assign_to"
+	}
 	values["subject"] = _required_text(call, "subject")
 	created = call.effects.create_dispatch_job(
 		values, idempotency_key=call.idempotency_key, reference=call.reference
 	)
-	return StepOutcome(result=dict(created or {}))
+	return StepOutcome(result=_assign(call, dict(created or {}), values["subject"]))
 
 
 def run_issue(call: StepCall) -> StepOutcome:
@@ -57,7 +69,7 @@ def run_issue(call: StepCall) -> StepOutcome:
 	created = call.effects.create_document(
 		"Issue", values, idempotency_key=call.idempotency_key, reference=call.reference
 	)
-	return StepOutcome(result=dict(created or {}))
+	return StepOutcome(result=_assign(call, dict(created or {}), values["subject"]))
 
 
 def run_notify(call: StepCall) -> StepOutcome:
@@ -184,6 +196,7 @@ BUILTIN_KINDS = (
 			FieldSpec("on_open_webhook", "data", "Webhook when opened"),
 			FieldSpec("on_close_webhook", "data", "Webhook when closed"),
 			FieldSpec("merge_key", "data", "Merge key", description="Jobs with the same key are merged"),
+			FieldSpec("assign_to", "data", "Assign to", description="Users, comma separated"),
 		),
 		side_effect=True,
 		description="Create a dispatch job (the doctype is set in Flow Settings)",
@@ -199,6 +212,7 @@ BUILTIN_KINDS = (
 			FieldSpec("description", "text", "Description"),
 			FieldSpec("priority", "data", "Priority", default="Medium"),
 			FieldSpec("issue_type", "data", "Issue type"),
+			FieldSpec("assign_to", "data", "Assign to", description="Users, comma separated"),
 		),
 		side_effect=True,
 		description="Open an ERPNext Issue for the run's customer",
