@@ -436,7 +436,11 @@ def test_created_documents_can_be_assigned():
 	effects = RecordingEffects(clock)
 	engine = Engine(effects, clock)
 	definition = flow(
-		step("job", "dispatch_job", payload={"subject": "Install", "assign_to": "tech1@example.com, tech2@example.com"}),
+		step(
+			"job",
+			"dispatch_job",
+			payload={"subject": "Install", "assign_to": "tech1@example.com, tech2@example.com"},
+		),
 		step("plain", "issue", payload={"subject": "No one assigned"}),
 	)
 	run, _ = engine.start(definition, name="FR-7")

@@ -15,7 +15,10 @@ from flow_engine.runtime import StepError
 
 def resolver(*addresses):
 	def resolve(host, port, proto=0):
-		return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, proto, "", (a, port)) for a in addresses]
+		return [
+			(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, proto, "", (a, port))
+			for a in addresses
+		]
 
 	return resolve
 
@@ -129,7 +132,12 @@ def test_request_sends_json_and_the_idempotency_key_and_reads_the_answer():
 	handler = _handler()
 	with _Server(handler) as server:
 		answer = request(
-			"POST", server.url + "/hook", body={"a": 1}, headers={"Idempotency-Key": "FR-1:s"}, timeout=5, allow_list="127.0.0.1/32"
+			"POST",
+			server.url + "/hook",
+			body={"a": 1},
+			headers={"Idempotency-Key": "FR-1:s"},
+			timeout=5,
+			allow_list="127.0.0.1/32",
 		)
 	assert answer == {"status_code": 200, "body": "answer"}
 	path, headers, body = handler.seen[0]
