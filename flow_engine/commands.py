@@ -81,9 +81,13 @@ def simulate(context, template, doctype, docname, until, complete, fail, as_json
 @click.argument("paths", nargs=-1, required=True)
 def validate(paths):
 	"""Validate flow definition files (same as the standalone `flow-engine validate`)."""
+	import os
+
 	from flow_engine.runtime.cli import main
 
-	sys.exit(main(["validate", *paths]))
+	# bench runs commands from sites/; relative paths mean the caller's directory
+	caller = os.environ.get("PWD") or os.getcwd()
+	sys.exit(main(["validate", *(p if os.path.isabs(p) else os.path.join(caller, p) for p in paths)]))
 
 
 class _site:
