@@ -453,3 +453,26 @@ def test_created_documents_can_be_assigned():
 	assert effects.actions[1]["doctype"] == "Dispatch Job"
 	assert "assign_to" not in effects.actions[0]["values"]
 	assert run.steps["job"]["result"]["assigned_to"] == ["tech1@example.com", "tech2@example.com"]
+
+
+def test_webhook_failures_keep_no_secret_in_the_run():
+	class Answer500(RecordingEffects):
+		def http_request(self, method, url, *, body, headers, idempotency_key, timeout):
+			return {"status_code": 503, "body": "down"}
+
+	clock = VirtualClock(START)
+	engine = Engine(Answer500(clock), clock)
+	definition = flow(
+		step(
+			"hook",
+			"webhook",
+			payload={
+				"url": "https://hooks.example.com/in?token={{variables.token}}",
+				"headers": {"Authorization": "Bearer {{variables.token}}"},
+			},
+			retry={"max_attempts": 1},
+		)
+	)
+	run, _ = engine.start(definition, name="R1", variables={"token": "s3cr3t"})
+	assert run.error == "step hook: POST https://hooks.example.com/in?… answered HTTP 503"
+	assert "s3cr3t" not in run.to_json().replace('"token":"s3cr3t"', "")

@@ -155,3 +155,26 @@ def test_loopback_is_refused_without_the_allow_list():
 	with _Server(_handler()) as server:
 		with pytest.raises(BlockedAddress):
 			request("GET", server.url, body=None, headers={}, timeout=5, allow_list="")
+
+
+def test_errors_never_carry_credentials_or_query_strings():
+	from flow_engine.runtime.kinds.builtin import redact_url
+
+	assert (
+		redact_url("https://user:secret@hooks.example.com:8443/p/x?token=abc#frag")
+		== "https://hooks.example.com:8443/p/x?…"
+	)
+	assert redact_url("http://example.com/plain") == "http://example.com/plain"
+	with _Server(_handler(status=200)) as server:
+		port = server.server.server_port
+	# the server is gone: the connection fails, and the message keeps no secret
+	with pytest.raises(StepError) as caught:
+		request(
+			"POST",
+			f"http://u:pw@127.0.0.1:{port}/h?api_key=SECRET",
+			body=None,
+			headers={},
+			timeout=2,
+			allow_list="127.0.0.1",
+		)
+	assert str(caught.value) == f"POST http://127.0.0.1:{port}/h?…: ConnectionError"

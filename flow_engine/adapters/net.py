@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from flow_engine.runtime import StepError
+from flow_engine.runtime.kinds.builtin import redact_url
 
 MAX_REDIRECTS = 5
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -99,7 +100,8 @@ def request(method: str, url: str, *, body, headers: dict, timeout: float, allow
 				stream=True,
 			)
 		except requests.RequestException as exc:
-			raise StepError(f"{method} {url}: {type(exc).__name__}: {exc}"[:500]) from None
+			# requests puts the whole URL in its messages: keep only the kind of failure
+			raise StepError(f"{method} {redact_url(url)}: {type(exc).__name__}") from None
 		if response.is_redirect and response.headers.get("location"):
 			url = urljoin(url, response.headers["location"])
 			if response.status_code in (301, 302, 303):
@@ -109,4 +111,4 @@ def request(method: str, url: str, *, body, headers: dict, timeout: float, allow
 		content = response.raw.read(MAX_RESPONSE_BYTES, decode_content=True) if response.raw else b""
 		response.close()
 		return {"status_code": response.status_code, "body": content.decode("utf-8", "replace")}
-	raise StepError(f"{method} {url}: more than {MAX_REDIRECTS} redirects", retryable=False)
+	raise StepError(f"{method} {redact_url(url)}: more than {MAX_REDIRECTS} redirects", retryable=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 from ..conditions import OPERATORS, evaluate_field_condition
 from ..errors import StepError
@@ -21,6 +22,17 @@ def split_recipients(value) -> list[str]:
 	else:
 		parts = re.split(r"[,;\n]", str(value or ""))
 	return [part.strip() for part in parts if part and part.strip()]
+
+
+def redact_url(url: str) -> str:
+	"""The URL without credentials, query or fragment: tokens often ride there, and errors are
+	kept in the run for anyone who can read it."""
+	parts = urlsplit(str(url))
+	host = parts.hostname or ""
+	if parts.port:
+		host = f"{host}:{parts.port}"
+	hidden = "?…" if parts.query else ""
+	return urlunsplit((parts.scheme, host, parts.path, "", "")) + hidden
 
 
 def _required_text(call: StepCall, name: str) -> str:
@@ -122,7 +134,7 @@ def run_webhook(call: StepCall) -> StepOutcome:
 	result = {"status_code": status, "body": str(response.get("body") or "")[:2000]}
 	if not 200 <= status < 300:
 		retryable = status >= 500 or status in RETRYABLE_HTTP_STATUS or status == 0
-		raise StepError(f"{method} {url} answered HTTP {status}", retryable=retryable)
+		raise StepError(f"{method} {redact_url(url)} answered HTTP {status}", retryable=retryable)
 	return StepOutcome(result=result)
 
 
