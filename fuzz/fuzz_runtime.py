@@ -24,16 +24,102 @@ from flow_engine.runtime.conditions import compare, evaluate_jsonlogic
 from flow_engine.runtime.definition import validate_definition
 from flow_engine.runtime.rendering import render_deep, render_with_error
 
-SEEDS = [json.loads(p.read_text()) for p in sorted((Path(__file__).parent.parent / "flow_engine" / "seed_templates").glob("*.json"))]
-PIECES = [
-	"{{", "}}", "{%", "%}", "doc", ".", "__class__", "__mro__", "__subclasses__()", "__globals__", "__init__",
-	"__builtins__", "[", "]", "(", ")", "|", "attr(", "'__class__'", "format", "'%s'", "'{0.__class__}'", "*",
-	"**", "9999999", "range(", "for x in", "endfor", "if", "endif", "cycler", "joiner", "namespace", "lipsum",
-	"self", "config", "request", "import", "'os'", "~", "'x'", "center(", "ljust(", "replace(", ",", " ", "0",
-	"customer", "variables", "items", "keys", "pop()", "update(", "{}", "[]", "\n", "%", "-",
+SEEDS = [
+	json.loads(p.read_text())
+	for p in sorted((Path(__file__).parent.parent / "flow_engine" / "seed_templates").glob("*.json"))
 ]
-OPERATORS = ["==", "!=", "<", ">", "in", "and", "or", "!", "!!", "var", "cat", "merge", "reduce", "map", "filter",
-	"all", "some", "none", "if", "+", "*", "/", "%", "substr", "missing", "min", "max", "log", "eval", "__class__"]
+PIECES = [
+	"{{",
+	"}}",
+	"{%",
+	"%}",
+	"doc",
+	".",
+	"__class__",
+	"__mro__",
+	"__subclasses__()",
+	"__globals__",
+	"__init__",
+	"__builtins__",
+	"[",
+	"]",
+	"(",
+	")",
+	"|",
+	"attr(",
+	"'__class__'",
+	"format",
+	"'%s'",
+	"'{0.__class__}'",
+	"*",
+	"**",
+	"9999999",
+	"range(",
+	"for x in",
+	"endfor",
+	"if",
+	"endif",
+	"cycler",
+	"joiner",
+	"namespace",
+	"lipsum",
+	"self",
+	"config",
+	"request",
+	"import",
+	"'os'",
+	"~",
+	"'x'",
+	"center(",
+	"ljust(",
+	"replace(",
+	",",
+	" ",
+	"0",
+	"customer",
+	"variables",
+	"items",
+	"keys",
+	"pop()",
+	"update(",
+	"{}",
+	"[]",
+	"\n",
+	"%",
+	"-",
+]
+OPERATORS = [
+	"==",
+	"!=",
+	"<",
+	">",
+	"in",
+	"and",
+	"or",
+	"!",
+	"!!",
+	"var",
+	"cat",
+	"merge",
+	"reduce",
+	"map",
+	"filter",
+	"all",
+	"some",
+	"none",
+	"if",
+	"+",
+	"*",
+	"/",
+	"%",
+	"substr",
+	"missing",
+	"min",
+	"max",
+	"log",
+	"eval",
+	"__class__",
+]
 
 
 def random_json(rng: random.Random, depth: int = 0):
@@ -43,12 +129,17 @@ def random_json(rng: random.Random, depth: int = 0):
 	if kind == 1:
 		return rng.choice([True, False])
 	if kind == 2:
-		return rng.choice([0, -1, 10**rng.randrange(1, 400), 1.5, 1e308, -1e-308])
+		return rng.choice([0, -1, 10 ** rng.randrange(1, 400), 1.5, 1e308, -1e-308])
 	if kind in (3, 4):
 		return "".join(rng.choice(PIECES) for _ in range(rng.randrange(6)))
 	if kind == 5:
 		return [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
-	return {rng.choice(["id", "kind", "steps", "payload", "trigger", "x", "__proto__", "\ud800"]): random_json(rng, depth + 1) for _ in range(rng.randrange(4))}
+	return {
+		rng.choice(["id", "kind", "steps", "payload", "trigger", "x", "__proto__", "\ud800"]): random_json(
+			rng, depth + 1
+		)
+		for _ in range(rng.randrange(4))
+	}
 
 
 def mutate(rng: random.Random, value):
@@ -77,12 +168,18 @@ def mutate(rng: random.Random, value):
 
 def random_rule(rng: random.Random, depth: int = 0):
 	if depth > rng.randrange(2, 40) or rng.random() < 0.25:
-		return rng.choice([{"var": rng.choice(["doc.a", "doc", "", "doc.items.0", "accumulator"])}, 1, "x", None, [1, 2]])
+		return rng.choice(
+			[{"var": rng.choice(["doc.a", "doc", "", "doc.items.0", "accumulator"])}, 1, "x", None, [1, 2]]
+		)
 	op = rng.choice(OPERATORS)
 	return {op: [random_rule(rng, depth + 1) for _ in range(rng.randrange(4))]}
 
 
-CONTEXT = {"doc": {"a": 1, "name": "D-1", "items": [{"qty": 2}] * 50, "text": "x" * 100}, "customer": {}, "variables": {}}
+CONTEXT = {
+	"doc": {"a": 1, "name": "D-1", "items": [{"qty": 2}] * 50, "text": "x" * 100},
+	"customer": {},
+	"variables": {},
+}
 
 
 def main() -> int:
@@ -92,11 +189,19 @@ def main() -> int:
 	args = parser.parse_args()
 	rng = random.Random(args.seed)
 	targets = {
-		"validate": lambda: validate_definition(mutate(rng, rng.choice(SEEDS)) if rng.random() < 0.7 else random_json(rng)),
-		"validate_text": lambda: validate_definition(json.dumps(mutate(rng, rng.choice(SEEDS)))[: rng.randrange(1, 3000)]),
+		"validate": lambda: validate_definition(
+			mutate(rng, rng.choice(SEEDS)) if rng.random() < 0.7 else random_json(rng)
+		),
+		"validate_text": lambda: validate_definition(
+			json.dumps(mutate(rng, rng.choice(SEEDS)))[: rng.randrange(1, 3000)]
+		),
 		"jsonlogic": lambda: evaluate_jsonlogic(random_rule(rng), CONTEXT),
-		"compare": lambda: compare(random_json(rng), rng.choice(["==", "<", "in", "contains", "empty", "bogus"]), random_json(rng)),
-		"render": lambda: render_with_error("".join(rng.choice(PIECES) for _ in range(rng.randrange(40))), CONTEXT),
+		"compare": lambda: compare(
+			random_json(rng), rng.choice(["==", "<", "in", "contains", "empty", "bogus"]), random_json(rng)
+		),
+		"render": lambda: render_with_error(
+			"".join(rng.choice(PIECES) for _ in range(rng.randrange(40))), CONTEXT
+		),
 		"render_deep": lambda: render_deep(random_json(rng), CONTEXT),
 	}
 	names = list(targets)
