@@ -26,8 +26,9 @@ class SystemClock:
 class VirtualClock:
 	"""A clock that only moves when told to: deterministic simulations and tests."""
 
-	def __init__(self, start: datetime):
+	def __init__(self, start: datetime, tz: timezone = timezone.utc):
 		self._now = start.replace(tzinfo=None, microsecond=0)
+		self.tz = tz  # dates written with an offset are converted to this zone: same result on any machine
 
 	def now(self) -> datetime:
 		return self._now
