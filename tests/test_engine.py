@@ -476,3 +476,34 @@ def test_webhook_failures_keep_no_secret_in_the_run():
 	run, _ = engine.start(definition, name="R1", variables={"token": "s3cr3t"})
 	assert run.error == "step hook: POST https://hooks.example.com/in?… answered HTTP 503"
 	assert "s3cr3t" not in run.to_json().replace('"token":"s3cr3t"', "")
+
+
+def test_template_budget_counts_distinct_text_and_reports_once():
+	from flow_engine.runtime import validate_definition
+
+	same = "{{customer.customer_name}} " + "x" * 1000
+	repeated = flow(
+		*[
+			step(f"s{i}", "notify", payload={"channel": "email", "to": "a@example.com", "body": same})
+			for i in range(2000)
+		]
+	)
+	assert validate_definition(repeated) == []
+	distinct = flow(
+		*[
+			step(
+				f"s{i}",
+				"notify",
+				payload={
+					"channel": "email",
+					"to": "a@example.com",
+					"body": f"{{{{doc.n}}}} {i} " + "y" * 9000,
+				},
+			)
+			for i in range(80)
+		]
+	)
+	problems = [str(p) for p in validate_definition(distinct)]
+	assert problems == [
+		"step s55: payload.body: the definition's distinct templates total more than 500000 characters"
+	]

@@ -139,7 +139,7 @@ def check_definition(
 	data, _record, problems = read_source(source)
 	if problems:
 		return None, problems
-	budget = _template_budget.set([0])
+	budget = _template_budget.set([0, set(), False])
 	try:
 		return _check_flow(data, registry)
 	finally:
@@ -151,11 +151,17 @@ _template_budget: ContextVar[list | None] = ContextVar("template_budget", defaul
 
 
 def _template_error(text: str) -> str | None:
-	spent = _template_budget.get()
-	if spent is not None:
-		spent[0] += len(text)
-		if spent[0] > MAX_TEMPLATE_TOTAL:
-			return f"the definition's templates total more than {MAX_TEMPLATE_TOTAL} characters"
+	"""Syntax check of one template; distinct template text past the budget is not compiled.
+	The problem is reported once, on the first template over the budget."""
+	budget = _template_budget.get()
+	if budget is not None and text not in budget[1]:
+		budget[1].add(text)  # compiled templates are cached: only new text costs time
+		budget[0] += len(text)
+		if budget[0] > MAX_TEMPLATE_TOTAL:
+			if budget[2]:
+				return None
+			budget[2] = True
+			return f"the definition's distinct templates total more than {MAX_TEMPLATE_TOTAL} characters"
 	return template_syntax_error(text)
 
 
