@@ -210,3 +210,50 @@ class TestApiPermissions(FrappeTestCase):
 		done = api.complete_step(started["run"], "approve", {"ok": True})
 		self.assertEqual((done["status"], done["executed"]), ("completed", ["approve", "after"]))
 		self.assertEqual(api.get_run(started["run"])["steps"]["approve"]["result"], {"input": {"ok": True}})
+
+
+class TestDoctypePermissions(FrappeTestCase):
+	"""Role permissions of each flow_engine doctype for the four kinds of user."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		make_user(PLAIN, ["Desk User"])
+		make_user(MANAGER, ["Desk User", "Flow Manager"])
+		make_user(SYSTEM, ["Desk User", "System Manager"])
+		frappe.db.commit()
+
+	def test_doctype_matrix(self):
+		expected = {
+			# doctype: {ptype: (Guest, plain, manager, system)}
+			"Flow Template": {
+				"read": (False, True, True, True),
+				"create": (False, False, True, True),
+				"write": (False, False, True, True),
+				"delete": (False, False, True, True),
+			},
+			"Flow Run": {
+				"read": (False, True, True, True),  # plain users: only runs of documents they can read
+				"create": (False, False, False, False),  # written by flow_engine only
+				"write": (False, False, True, True),
+			},
+			"Flow Step Pending": {"read": (False, False, True, True), "create": (False, False, False, False)},
+			"Flow Effect": {"read": (False, False, True, True), "write": (False, False, False, False)},
+			"Flow Settings": {"read": (False, False, True, True), "write": (False, False, True, True)},
+			"Dispatch Job": {
+				"read": (False, True, True, True),
+				"create": (False, True, True, True),
+				"delete": (False, False, True, True),
+			},
+		}
+		actual = {}
+		for doctype, ptypes in expected.items():
+			actual[doctype] = {}
+			for ptype in ptypes:
+				row = []
+				for user in ("Guest", PLAIN, MANAGER, SYSTEM):
+					frappe.set_user(user)
+					row.append(bool(frappe.has_permission(doctype, ptype)))
+				frappe.set_user("Administrator")
+				actual[doctype][ptype] = tuple(row)
+		self.assertEqual(actual, expected)
