@@ -198,9 +198,12 @@ def kinds_catalog() -> dict:
 	"""The kind registry and the events, for the desk editor (the only list of kinds there is)."""
 	frappe.has_permission("Flow Template", "read", throw=True)
 	from flow_engine.events_map import event_map
+	from flow_engine.runtime.definition import STEP_TRIGGER_TYPES
+	from flow_engine.settings import get_settings
 
-	event_map()
-	return {"kinds": registry.catalog(), "events": events_catalog()}
+	doctypes = {entry["event"]: entry["doctype"] for entry in event_map(get_settings().dispatch_doctype)}
+	events = [{**event, "doctype": doctypes.get(event["name"])} for event in events_catalog()]
+	return {"kinds": registry.catalog(), "events": events, "trigger_types": list(STEP_TRIGGER_TYPES)}
 
 
 # --- runs -------------------------------------------------------------------------------------
@@ -373,7 +376,9 @@ def simulate(
 	until: str | None = None,
 	complete: list | str | None = None,
 	fail: list | str | None = None,
+	definition: dict | str | None = None,
 ) -> dict:
+	"""Simulate the saved template, or (`definition`) the unsaved flow being edited in its form."""
 	frappe.has_permission("Flow Template", "read", template, throw=True)
 	if doctype and docname and not is_flow_manager():
 		frappe.has_permission(doctype, "read", docname, throw=True)
@@ -387,6 +392,7 @@ def simulate(
 			until_seconds=parse_duration(until) if until else None,
 			complete=_parse(complete, "complete") or [],
 			fail=_parse(fail, "fail") or [],
+			definition=_parse(definition, "definition"),
 		)
 	except (DefinitionError, ValueError) as exc:
 		frappe.throw(frappe.utils.escape_html(str(exc)), title=_("Cannot simulate"))

@@ -7,6 +7,17 @@ app_license = "mit"
 
 required_apps = ["frappe/erpnext"]
 
+app_include_js = "flow_engine.bundle.js"
+
+doctype_js = {
+	"Contract": "public/js/erpnext/contract.js",
+	"Customer": "public/js/erpnext/customer.js",
+	"Issue": "public/js/erpnext/issue.js",
+	"Quotation": "public/js/erpnext/quotation.js",
+	"Sales Invoice": "public/js/erpnext/sales_invoice.js",
+	"Subscription": "public/js/erpnext/subscription.js",
+}
+
 after_install = "flow_engine.install.after_install"
 after_migrate = "flow_engine.install.after_migrate"
 before_uninstall = "flow_engine.install.before_uninstall"

@@ -230,11 +230,17 @@ def after_report(run: Run, report: AdvanceReport) -> None:
 		on_run_failed(run, report)
 
 
-def simulate_template(template_name: str, doctype: str | None, docname: str | None, **options):
-	"""The runtime's simulator on a real document: nothing is written, nothing is sent."""
+def simulate_template(
+	template_name: str, doctype: str | None, docname: str | None, definition: dict | None = None, **options
+):
+	"""The runtime's simulator on a real document: nothing is written, nothing is sent.
+	`definition` (the flow as edited, not yet saved) replaces the template's saved one."""
 	from flow_engine.runtime.simulator import simulate
 
 	template = frappe.get_doc("Flow Template", template_name)
+	if definition is not None:
+		template = frappe._dict(template.as_dict())
+		template.flow_definition = json.dumps(definition.get("flow_definition", definition))
 	definition = load_definition(template_definition(template), registry)
 	context = build_context(doctype, docname)
 	return simulate(

@@ -222,3 +222,10 @@ def test_schema_rejects_what_the_validator_rejects_structurally():
 	)
 	assert not validator.is_valid({"steps": [], "extra": 1})
 	assert validator.is_valid({"steps": [{"id": "a", "kind": "wait", "_editor": {"x": 1}}]})
+
+
+def test_desk_fixture_of_the_kind_catalog_matches_the_registry():
+	from flow_engine.runtime import registry
+
+	fixture = json.loads((ROOT / "tests_js" / "fixtures" / "kinds_catalog.json").read_text())
+	assert fixture["kinds"] == registry.catalog()

@@ -1,3 +1,4 @@
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -507,3 +508,39 @@ def test_template_budget_counts_distinct_text_and_reports_once():
 	assert problems == [
 		"step s55: payload.body: the definition's distinct templates total more than 500000 characters"
 	]
+
+
+def test_rendered_payloads_are_kept_without_webhook_secrets():
+	class Answer200(RecordingEffects):
+		def http_request(self, method, url, *, body, headers, idempotency_key, timeout):
+			return {"status_code": 200, "body": "ok"}
+
+	clock = VirtualClock(START)
+	engine = Engine(Answer200(clock), clock)
+	definition = flow(
+		step(
+			"mail",
+			"notify",
+			payload={"channel": "email", "to": "a@example.com", "body": "Hi {{doc.name}} " + "x" * 600},
+		),
+		step(
+			"hook",
+			"webhook",
+			payload={
+				"url": "https://h.example.com/x?token=s3cr3t",
+				"headers": {"Authorization": "Bearer s3cr3t"},
+				"body_template": {"k": "s3cr3t"},
+			},
+		),
+		step("pause", "wait"),
+	)
+	run, _ = engine.start(definition, name="R1", context={"doc": {"name": "D-1"}})
+	mail = run.steps["mail"]["payload"]
+	assert mail["body"].startswith("Hi D-1 xxx") and len(mail["body"]) == 500
+	assert run.steps["hook"]["payload"] == {
+		"url": "https://h.example.com/x?…",
+		"method": "POST",
+		"timeout_s": 10,
+	}
+	assert "payload" not in run.steps["pause"]
+	assert "s3cr3t" not in json.dumps(run.steps)  # the definition itself holds what its author wrote

@@ -104,6 +104,18 @@ def insert_run(run: Run, report: AdvanceReport, fields: dict) -> None:
 def save_run(run: Run, report: AdvanceReport) -> None:
 	frappe.db.set_value("Flow Run", run.name, _run_values(run))
 	write_schedule(run, report)
+	# an open Flow Run form reloads itself (its poll is only the fallback)
+	frappe.publish_realtime(
+		"doc_update",
+		{
+			"doctype": "Flow Run",
+			"name": run.name,
+			"modified": str(frappe.db.get_value("Flow Run", run.name, "modified")),
+		},
+		doctype="Flow Run",
+		docname=run.name,
+		after_commit=True,
+	)
 
 
 def write_schedule(run: Run, report: AdvanceReport) -> None:

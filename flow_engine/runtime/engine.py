@@ -287,6 +287,9 @@ class Engine:
 		state["at"] = _iso(ended)
 		if result:
 			state["result"] = result
+		kept = _kept_payload(spec, payload)
+		if kept:
+			state["payload"] = kept
 		if branch is not None:
 			state["branch"] = branch
 		state.pop("error", None)
@@ -489,6 +492,28 @@ def _checked_outcome(spec: KindSpec, step: Step, payload: Mapping, outcome) -> t
 	elif branch is not None:
 		branch = None
 	return dict(result), branch
+
+
+KEPT_TEXT = 500
+
+
+def _kept_payload(spec: KindSpec, payload: Mapping) -> dict:
+	"""The rendered payload, for the run's timeline: short, and without what may hold secrets
+	(a webhook's URL query, headers and body; an SMS or email body is the message itself)."""
+	if not spec.side_effect or not payload:
+		return {}
+	kept = {}
+	for key, value in payload.items():
+		if spec.name == "webhook" and key in ("headers", "body_template"):
+			continue
+		if spec.name == "webhook" and key == "url":
+			from .kinds.builtin import redact_url
+
+			value = redact_url(value)
+		if isinstance(value, str) and len(value) > KEPT_TEXT:
+			value = value[: KEPT_TEXT - 1] + "…"
+		kept[key] = value
+	return kept
 
 
 def _reference(run: Run) -> dict | None:

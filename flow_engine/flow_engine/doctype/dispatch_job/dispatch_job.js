@@ -1,0 +1,15 @@
+// Copyright (c) 2026, flow_engine developers
+// License: MIT
+
+function flow_engine_bundle() {
+	if (window.flow_engine && flow_engine.bundle_loaded) return Promise.resolve();
+	frappe.flow_engine_bundle =
+		frappe.flow_engine_bundle || frappe.require("flow_engine.bundle.js");
+	return frappe.flow_engine_bundle;
+}
+
+frappe.ui.form.on("Dispatch Job", {
+	refresh(frm) {
+		flow_engine_bundle().then(() => flow_engine.flows.setup_form(frm));
+	},
+});
