@@ -18,14 +18,18 @@ WAITING = [
 ]
 
 
+def make_users() -> None:
+	make_user(PLAIN, ["Desk User"])
+	make_user(MANAGER, ["Desk User", "Flow Manager"])
+	make_user(SYSTEM, ["Desk User", "System Manager"])
+	frappe.db.commit()
+
+
 class TestApiPermissions(FrappeTestCase):
 	@classmethod
 	def setUpClass(cls):
 		super().setUpClass()
-		make_user(PLAIN, ["Desk User"])
-		make_user(MANAGER, ["Desk User", "Flow Manager"])
-		make_user(SYSTEM, ["Desk User", "System Manager"])
-		frappe.db.commit()
+		make_users()
 
 	def setUp(self):
 		wipe_runs()
@@ -218,10 +222,7 @@ class TestDoctypePermissions(FrappeTestCase):
 	@classmethod
 	def setUpClass(cls):
 		super().setUpClass()
-		make_user(PLAIN, ["Desk User"])
-		make_user(MANAGER, ["Desk User", "Flow Manager"])
-		make_user(SYSTEM, ["Desk User", "System Manager"])
-		frappe.db.commit()
+		make_users()
 
 	def test_doctype_matrix(self):
 		expected = {
