@@ -412,6 +412,7 @@ def main() -> None:
 			cleanup()
 	finally:
 		cleanup()
+		c.delete_bench_templates()
 		frappe.db.commit()
 	print("\nsummary:")
 	for s in summary:

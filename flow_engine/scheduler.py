@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import socket
 import time
 import uuid
@@ -106,7 +107,7 @@ def drain(
 	started = time.monotonic()
 	deadline = started + budget
 	while time.monotonic() < deadline:
-		names = claim(batch_size, stats.worker, int(settings.lease_seconds), starts_only=starts_only)
+		names = _claim_retrying(batch_size, stats.worker, int(settings.lease_seconds), starts_only)
 		if not names:
 			break
 		stats.batches += 1
@@ -119,6 +120,18 @@ def drain(
 			setattr(stats, outcome, getattr(stats, outcome) + 1)
 	stats.seconds = round(time.monotonic() - started, 3)
 	return stats
+
+
+def _claim_retrying(batch_size: int, worker: str, lease_seconds: int, starts_only: bool) -> list[str]:
+	"""Two workers claiming at once can deadlock (the UPDATE … IN scans the primary key under
+	REPEATABLE READ); the claim is harmless to repeat, so back off briefly and claim again."""
+	for attempt in range(5):
+		try:
+			return claim(batch_size, worker, lease_seconds, starts_only=starts_only)
+		except frappe.QueryDeadlockError:
+			frappe.db.rollback()
+			time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
+	return claim(batch_size, worker, lease_seconds, starts_only=starts_only)
 
 
 def claim(batch_size: int, worker: str, lease_seconds: int, *, starts_only: bool = False) -> list[str]:
