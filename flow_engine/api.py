@@ -36,6 +36,18 @@ TEMPLATE_FIELDS = [
 	"tags",
 	"modified",
 ]
+RUN_FIELDS = [
+	"name",
+	"flow_template",
+	"status",
+	"trigger_event",
+	"context_doctype",
+	"context_docname",
+	"customer",
+	"started_at",
+	"completed_at",
+	"error",
+]
 EDITABLE_TEMPLATE_FIELDS = frozenset(
 	{
 		"template_name",
@@ -284,18 +296,7 @@ def list_runs(
 	found = frappe.get_list(
 		"Flow Run",
 		filters=filters,
-		fields=[
-			"name",
-			"flow_template",
-			"status",
-			"trigger_event",
-			"context_doctype",
-			"context_docname",
-			"customer",
-			"started_at",
-			"completed_at",
-			"error",
-		],
+		fields=RUN_FIELDS,
 		order_by="creation desc",
 		limit_page_length=min(int(limit or 50), 500) * (1 if is_flow_manager() else 4),
 	)
@@ -316,23 +317,7 @@ def list_runs(
 def get_run(name: str) -> dict:
 	frappe.has_permission("Flow Run", "read", name, throw=True)
 	doc = frappe.get_doc("Flow Run", name)
-	data = {
-		field: doc.get(field)
-		for field in (
-			"name",
-			"flow_template",
-			"template_version",
-			"status",
-			"trigger_event",
-			"context_doctype",
-			"context_docname",
-			"customer",
-			"started_at",
-			"completed_at",
-			"error",
-			"depth",
-		)
-	}
+	data = {field: doc.get(field) for field in (*RUN_FIELDS, "template_version", "depth")}
 	data["steps"] = json.loads(doc.step_state or "{}")
 	data["variables"] = json.loads(doc.variables or "{}")
 	data["definition"] = json.loads(doc.definition_snapshot or "{}")

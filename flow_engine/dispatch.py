@@ -157,6 +157,22 @@ def clear_dispatch_cache(*_args, **_kwargs) -> None:
 	frappe.cache.delete_value(INDEX_KEY)
 
 
+def _reads_customer(rule) -> bool:
+	"""Does a JsonLogic rule read `customer.…`? (Only then is the Customer loaded: a rule on
+	`doc.customer_name` must not cost a Customer fetch on every save.)"""
+	if isinstance(rule, dict):
+		for op, args in rule.items():
+			if op == "var":
+				path = args[0] if isinstance(args, list) and args else args
+				if isinstance(path, str) and (path == "customer" or path.startswith("customer.")):
+					return True
+			elif _reads_customer(args):
+				return True
+	elif isinstance(rule, list):
+		return any(_reads_customer(item) for item in rule)
+	return False
+
+
 def _parse_condition(text):
 	if not text or not str(text).strip():
 		return None
@@ -183,7 +199,7 @@ def _dispatch(doc, kind: str, entries: list[dict]) -> None:
 		if entry.get("when") and not evaluate_jsonlogic(entry["when"], data)[0]:
 			continue
 		if entry["condition"] is not None:
-			if "customer" in json.dumps(entry["condition"]) and "customer" not in data:
+			if _reads_customer(entry["condition"]) and "customer" not in data:
 				customer = customer_of(data["doc"])
 				data["customer"] = (
 					json.loads(frappe.as_json(frappe.get_cached_doc("Customer", customer).as_dict()))
