@@ -108,9 +108,15 @@ def build_index_entries(doctype: str) -> list[dict]:
 	for entry in event_map(settings.dispatch_doctype):
 		if entry["doctype"] == doctype:
 			named.setdefault(entry["event"], []).append(entry)
+	# only the templates that can concern this doctype (with 1,000 templates on other doctypes the
+	# rebuild after a template change reads a few rows, not all of them)
+	or_filters = {"trigger_doctype": doctype, "applies_to": doctype}
+	if named:
+		or_filters["trigger_event"] = ("in", list(named))
 	templates = frappe.get_all(
 		"Flow Template",
 		filters={"is_active": 1, "trigger_event": ("!=", "manual")},
+		or_filters=or_filters,
 		fields=[
 			"name",
 			"trigger_event",
@@ -230,11 +236,11 @@ def _queue_start(
 	if key in queued and variables is None:
 		return  # the same document saved twice in one transaction starts the flow once
 	queued.add(key)
-	from flow_engine.adapters.store import reserve_names
+	from flow_engine.adapters.store import pending_name
 
 	now = now_datetime()
 	depth = int(frappe.flags.flow_engine_depth or 0) + 1 if frappe.flags.flow_engine_depth is not None else 0
-	name = reserve_names("FSP-", 1)[0]
+	name = pending_name()
 	frappe.db.sql(
 		"""insert into `tabFlow Step Pending`
 		(name, action, status, trigger_at, retry_count, flow_template, context_doctype, context_docname,

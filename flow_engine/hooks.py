@@ -44,6 +44,7 @@ scheduler_events = {
 	"cron": {
 		"* * * * *": ["flow_engine.scheduler.tick"],
 	},
+	"daily_long": ["flow_engine.scheduler.purge_finished"],
 }
 
 # Other apps map their own named events to document events with a hook of the same shape as

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import frappe
 from frappe import _
+from frappe.model.document import Document
 
 from flow_engine.adapters.clock import FrappeClock
 from flow_engine.adapters.effects import FrappeEffects
@@ -22,10 +23,10 @@ from flow_engine.settings import get_settings, retry_policy
 MAX_DOC_SNAPSHOT_BYTES = 512 * 1024
 
 
-def engine_for(run_name: str) -> Engine:
+def engine_for(run_name: str, before_document_write=None) -> Engine:
 	settings = get_settings()
 	return Engine(
-		FrappeEffects(run_name, settings),
+		FrappeEffects(run_name, settings, before_document_write=before_document_write),
 		FrappeClock(),
 		registry=registry,
 		default_retry=retry_policy(settings),
@@ -79,9 +80,13 @@ def customer_of(doc_dict: dict) -> str | None:
 	return None
 
 
-def build_context(doctype: str | None, docname: str | None, snapshot: dict | None = None) -> dict:
+def build_context(
+	doctype: str | None, docname: str | None, snapshot: dict | None = None, *, reload: bool = True
+) -> dict:
+	"""The document (reloaded, or `snapshot` as taken at the event when `reload` is off; the
+	snapshot is also the fallback for a deleted document) and its Customer."""
 	doc = snapshot or {}
-	if doctype and docname and frappe.db.exists(doctype, docname):
+	if (reload or not snapshot) and doctype and docname and frappe.db.exists(doctype, docname):
 		doc = doc_data(frappe.get_doc(doctype, docname))
 	customer = {}
 	customer_name = customer_of(doc)
@@ -118,7 +123,7 @@ def at_depth(depth: int):
 
 
 def start_run(
-	template_name: str,
+	template_name,
 	*,
 	doctype: str | None = None,
 	docname: str | None = None,
@@ -127,12 +132,20 @@ def start_run(
 	depth: int = 0,
 	doc_snapshot: dict | None = None,
 ) -> tuple[Run, AdvanceReport]:
-	template = frappe.get_doc("Flow Template", template_name)
+	"""Start a run of a template (its name or its document). A start from a document event passes
+	the document as it was at the event (`doc_snapshot`): the run's first steps see that, without
+	loading the document again; steps fired later see the document as it is then."""
+	template = (
+		template_name
+		if isinstance(template_name, Document)
+		else frappe.get_doc("Flow Template", template_name)
+	)
+	template_name = template.name
 	try:
 		definition = load_definition(template_definition(template), registry)
 	except DefinitionError as exc:
 		frappe.throw(problems_message(exc), title=_("Flow Template {0} is invalid").format(template_name))
-	context = build_context(doctype, docname, doc_snapshot)
+	context = build_context(doctype, docname, doc_snapshot, reload=doc_snapshot is None)
 	context["template"] = {
 		"name": template.name,
 		"template_name": template.template_name,
@@ -140,7 +153,6 @@ def start_run(
 	}
 	settings = get_settings()
 	name = new_run_name()
-	engine = engine_for(name)
 	fields = {
 		"flow_template": template.name,
 		"template_version": template.version,
@@ -159,23 +171,33 @@ def start_run(
 			context=context,
 			steps={s.id: {"status": "pending"} for s in definition.steps},
 		)
-		run.started_at = run.completed_at = engine.clock.now().isoformat()
+		run.started_at = run.completed_at = FrappeClock().now().isoformat()
 		run.error = _(
 			"Not started: {0} flows started one another in a row (the limit in Flow Settings is {1})"
 		).format(depth, settings.max_depth)
 		report = AdvanceReport(name, "failed")
 		insert_run(run, report, fields)
 		return run, report
-	# The run's row exists before its steps act, so that what they create can link to it.
 	placeholder = Run(
 		name=name,
 		definition=definition.raw,
 		variables={**definition.variables, **dict(variables or {})},
 		context=context,
 		steps={step.id: {"status": "pending"} for step in definition.steps},
-		started_at=engine.clock.now().isoformat(),
+		started_at=FrappeClock().now().isoformat(),
 	)
-	insert_run(placeholder, AdvanceReport(name), fields)
+	inserted = False
+
+	def insert_placeholder() -> None:
+		# Documents the first steps create or change may link to the run (Dispatch Job.flow_run is
+		# a Link, validated on insert): its row must exist first. Only then is the run written
+		# twice (this INSERT, the UPDATE below); otherwise once.
+		nonlocal inserted
+		if not inserted:
+			insert_run(placeholder, AdvanceReport(name), fields)
+			inserted = True
+
+	engine = engine_for(name, before_document_write=insert_placeholder)
 	with at_depth(depth):
 		run, report = engine.start(
 			definition,
@@ -184,7 +206,10 @@ def start_run(
 			variables=variables,
 			defaults={"retry": retry_policy(settings).as_dict()},
 		)
-	save_run(run, report)
+	if inserted:
+		save_run(run, report)
+	else:
+		insert_run(run, report, fields)
 	after_report(run, report)
 	return run, report
 

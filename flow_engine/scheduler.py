@@ -18,12 +18,14 @@ import random
 import socket
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import frappe
 from frappe.utils import now_datetime
 
+from flow_engine.adapters.store import update_row
 from flow_engine.runtime import RetryPolicy
 from flow_engine.settings import get_settings
 
@@ -123,8 +125,8 @@ def drain(
 
 
 def _claim_retrying(batch_size: int, worker: str, lease_seconds: int, starts_only: bool) -> list[str]:
-	"""Two workers claiming at once can deadlock (the UPDATE … IN scans the primary key under
-	REPEATABLE READ); the claim is harmless to repeat, so back off briefly and claim again."""
+	"""A claim that deadlocks anyway (READ COMMITTED makes it rare) is harmless to repeat: back
+	off briefly and claim again rather than end the drain."""
 	for attempt in range(5):
 		try:
 			return claim(batch_size, worker, lease_seconds, starts_only=starts_only)
@@ -136,6 +138,38 @@ def _claim_retrying(batch_size: int, worker: str, lease_seconds: int, starts_onl
 
 def claim(batch_size: int, worker: str, lease_seconds: int, *, starts_only: bool = False) -> list[str]:
 	"""Take up to `batch_size` due rows (and rows whose lease expired) for `worker`; commits."""
+	with _read_committed():
+		return _claim(batch_size, worker, lease_seconds, starts_only)
+
+
+_ISOLATION_LEVELS = {"REPEATABLE-READ", "READ-COMMITTED", "READ-UNCOMMITTED", "SERIALIZABLE"}
+
+
+@contextmanager
+def _read_committed():
+	"""Run the claim's transaction in READ COMMITTED, then return to the session's level.
+
+	Under REPEATABLE READ, the claim's `UPDATE … WHERE name IN (…)` may scan the primary key (a
+	small table) and lock every row it reads, rows another worker has just claimed included: two
+	workers then deadlock. READ COMMITTED locks only the rows it updates. Steps themselves still
+	run at the session's level (REPEATABLE READ by default), as the rest of Frappe does.
+	"""
+	previous = frappe.db.sql("select @@session.tx_isolation")[0][0]
+	if previous not in _ISOLATION_LEVELS:
+		previous = "REPEATABLE-READ"
+	frappe.db.sql("set session transaction isolation level read committed")
+	frappe.db.commit()  # the claim's transaction starts at the new level
+	try:
+		yield
+	except BaseException:
+		frappe.db.rollback()
+		raise
+	finally:
+		frappe.db.sql(f"set session transaction isolation level {previous.replace('-', ' ').lower()}")
+		frappe.db.commit()
+
+
+def _claim(batch_size: int, worker: str, lease_seconds: int, starts_only: bool) -> list[str]:
 	now = now_datetime()
 	action = " and action = 'start'" if starts_only else ""
 	rows = frappe.db.sql(
@@ -225,11 +259,16 @@ def _execute(row) -> tuple[str, str | None, str | None]:
 	if row.action == "start":
 		import json
 
-		if not frappe.db.get_value("Flow Template", row.flow_template, "is_active"):
+		try:
+			template = frappe.get_cached_doc("Flow Template", row.flow_template)
+		except frappe.DoesNotExistError:
+			frappe.clear_last_message()
+			return "cancelled", "template was deleted", None
+		if not template.is_active:
 			return "cancelled", "template is not active", None
 		snapshot = json.loads(row.context_snapshot or "{}")
 		run, _report = runs.start_run(
-			row.flow_template,
+			template,
 			doctype=row.context_doctype,
 			docname=row.context_docname,
 			event=row.trigger_event or "manual",
@@ -248,7 +287,7 @@ def _finish(name: str, status: str, note: str | None = None, run_name: str | Non
 	values = {"status": status, "executed_at": now_datetime(), "lease_expires_at": None, "last_error": note}
 	if run_name:
 		values["flow_run"] = run_name
-	frappe.db.set_value("Flow Step Pending", name, values, update_modified=True)
+	update_row("Flow Step Pending", name, values)
 
 
 def _record_failure(row, exc: Exception) -> str:
@@ -268,7 +307,7 @@ def _record_failure(row, exc: Exception) -> str:
 			"lease_expires_at": None,
 		}
 		outcome = "retried"
-	frappe.db.set_value("Flow Step Pending", row.name, values, update_modified=True)
+	update_row("Flow Step Pending", row.name, values)
 	frappe.db.commit()
 	if outcome == "failed":
 		frappe.log_error(title=f"flow_engine: pending row {row.name} failed", message=error)
@@ -277,7 +316,7 @@ def _record_failure(row, exc: Exception) -> str:
 
 def retry_pending(name: str) -> None:
 	"""Put a failed (or cancelled) pending row back in the queue, due now."""
-	frappe.db.set_value(
+	update_row(
 		"Flow Step Pending",
 		name,
 		{
@@ -287,5 +326,29 @@ def retry_pending(name: str) -> None:
 			"claimed_by": None,
 			"lease_expires_at": None,
 		},
-		update_modified=True,
 	)
+
+
+def purge_finished(batch: int = 10_000) -> int:
+	"""scheduler_events, daily: delete queue rows finished more than `keep_finished_days` ago.
+
+	One row is written per fired step; without this the queue table (and the claim's index) grows
+	forever. Failed rows stay until an operator retries or deletes them (a failed start row holds
+	the only copy of its event). Deleted in batches, each its own transaction, so that the purge
+	never holds many locks at once."""
+	days = int(get_settings().keep_finished_days)
+	if days <= 0:
+		return 0
+	before = now_datetime() - timedelta(days=days)
+	deleted = 0
+	while True:
+		frappe.db.sql(
+			"""delete from `tabFlow Step Pending`
+			where status in ('completed', 'cancelled') and modified < %s limit %s""",
+			(before, batch),
+		)
+		count = frappe.db.sql("select row_count()")[0][0]
+		frappe.db.commit()
+		deleted += count
+		if count < batch:
+			return deleted

@@ -17,6 +17,7 @@ DEFAULTS = {
 	"lease_seconds": 300,
 	"fan_out_threshold": 1000,
 	"max_depth": 5,
+	"keep_finished_days": 30,
 	"dispatch_doctype": "Dispatch Job",
 	"webhook_allow_list": "",
 	"webhook_timeout_seconds": 10,

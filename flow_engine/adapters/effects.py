@@ -19,21 +19,32 @@ from flow_engine.runtime import StepError
 
 
 class FrappeEffects:
-	def __init__(self, run_name: str, settings):
+	def __init__(self, run_name: str, settings, before_document_write=None):
 		self.run_name = run_name
 		self.settings = settings
+		# called before a document is created or changed (a new run writes its row then, so that
+		# the document can link to it)
+		self.before_document_write = before_document_write or (lambda: None)
 
 	# --- the ledger ---------------------------------------------------------------------------
 
 	def _once(
-		self, action: str, key: str, perform, reference: tuple[str, str] | None = None, keep=None
+		self,
+		action: str,
+		key: str,
+		perform,
+		reference: tuple[str, str] | None = None,
+		keep=None,
+		writes_document: bool = False,
 	) -> dict:
 		"""Perform once per key. Inside a savepoint, so a failed attempt leaves no half-written rows.
 		`keep(result)` says whether a result is final (an HTTP 500 is not: the retry must call again)."""
 		name = f"{key}|{action}"[:140]
-		earlier = frappe.db.get_value("Flow Effect", name, "result")
-		if earlier is not None:
-			return json.loads(earlier or "{}")
+		earlier = frappe.db.sql("select result from `tabFlow Effect` where name = %s", (name,))
+		if earlier:
+			return json.loads(earlier[0][0] or "{}")
+		if writes_document:
+			self.before_document_write()  # outside the savepoint: a failed attempt must not undo it
 		savepoint = "flow_effect"
 		frappe.db.savepoint(savepoint)
 		try:
@@ -77,7 +88,7 @@ class FrappeEffects:
 			_insert(doc)
 			return {"doctype": doctype, "name": doc.name}
 
-		return self._once("create_document", idempotency_key, perform)
+		return self._once("create_document", idempotency_key, perform, writes_document=True)
 
 	def update_document(self, doctype: str, name: str, values: dict, *, idempotency_key: str) -> dict:
 		def perform():
@@ -91,7 +102,7 @@ class FrappeEffects:
 			_save(doc)
 			return {"doctype": doctype, "name": name, "updated": sorted(values)}
 
-		return self._once("update_document", idempotency_key, perform)
+		return self._once("update_document", idempotency_key, perform, writes_document=True)
 
 	def create_dispatch_job(self, values: dict, *, idempotency_key: str, reference: dict | None) -> dict:
 		doctype = self.settings.dispatch_doctype or "Dispatch Job"
@@ -112,7 +123,7 @@ class FrappeEffects:
 			_insert(doc)
 			return {"doctype": doctype, "name": doc.name}
 
-		return self._once("create_dispatch_job", idempotency_key, perform)
+		return self._once("create_dispatch_job", idempotency_key, perform, writes_document=True)
 
 	def activate_subscription(self, name: str, *, idempotency_key: str) -> dict:
 		def perform():

@@ -2,6 +2,11 @@
 
 One engine call costs one write of the run (an UPDATE, or the INSERT of a new run), one bulk
 insert of pending rows for newly scheduled steps, and one UPDATE for steps no longer to fire.
+
+These rows are written with plain SQL rather than `frappe.db.get_value`/`set_value`: on the
+scheduler's path those two cost more than the step itself (the query builder runs every field
+name through sqlparse, and `set_value` clears a document cache in Redis that nothing reads for
+these doctypes). See benchmarks/README.md for the measurements.
 """
 
 from __future__ import annotations
@@ -47,10 +52,14 @@ def dumps(value) -> str:
 	return json.dumps(value, separators=(",", ":"), default=str)
 
 
+_RUN_SELECT = "select {} from `tabFlow Run` where name = %s".format(", ".join(f"`{c}`" for c in RUN_COLUMNS))
+
+
 def load_run(name: str, *, for_update: bool = False) -> tuple[Run, frappe._dict]:
-	row = frappe.db.get_value("Flow Run", name, RUN_COLUMNS, as_dict=True, for_update=for_update)
-	if not row:
+	rows = frappe.db.sql(_RUN_SELECT + (" for update" if for_update else ""), (name,), as_dict=True)
+	if not rows:
 		raise frappe.DoesNotExistError(frappe._("Flow Run {0} not found").format(name))
+	row = rows[0]
 	state = json.loads(row.run_state or "{}")
 	run = Run(
 		name=row.name,
@@ -102,20 +111,26 @@ def insert_run(run: Run, report: AdvanceReport, fields: dict) -> None:
 
 
 def save_run(run: Run, report: AdvanceReport) -> None:
-	frappe.db.set_value("Flow Run", run.name, _run_values(run))
+	modified = update_row("Flow Run", run.name, _run_values(run))
 	write_schedule(run, report)
 	# an open Flow Run form reloads itself (its poll is only the fallback)
 	frappe.publish_realtime(
 		"doc_update",
-		{
-			"doctype": "Flow Run",
-			"name": run.name,
-			"modified": str(frappe.db.get_value("Flow Run", run.name, "modified")),
-		},
+		{"doctype": "Flow Run", "name": run.name, "modified": str(modified)},
 		doctype="Flow Run",
 		docname=run.name,
 		after_commit=True,
 	)
+
+
+def update_row(doctype: str, name: str, values: dict) -> datetime:
+	"""One plain UPDATE of a flow_engine row by name, stamping `modified`; returns that stamp.
+	Only for flow_engine's own bookkeeping doctypes: no controller hooks, no cache to clear."""
+	modified = now_datetime()
+	values = {**values, "modified": modified, "modified_by": frappe.session.user}
+	assignments = ", ".join(f"`{field}` = %s" for field in values)
+	frappe.db.sql(f"update `tab{doctype}` set {assignments} where name = %s", (*values.values(), name))
+	return modified
 
 
 def write_schedule(run: Run, report: AdvanceReport) -> None:
@@ -135,24 +150,41 @@ def write_schedule(run: Run, report: AdvanceReport) -> None:
 	if not report.scheduled:
 		return
 	scheduled = dict(report.scheduled)  # a step scheduled twice in one call keeps its last time
-	names = reserve_names("FSP-", len(scheduled))
 	now = now_datetime()
 	user = frappe.session.user
 	rows = [
-		(name, run.name, step_id, "fire", _datetime(at), "pending", 0, now, now, user, user, 0)
-		for name, (step_id, at) in zip(names, scheduled.items(), strict=True)
+		(pending_name(), run.name, step_id, "fire", _datetime(at), "pending", 0, now, now, user, user, 0)
+		for step_id, at in scheduled.items()
 	]
 	frappe.db.bulk_insert("Flow Step Pending", PENDING_COLUMNS, rows)
 
 
+def pending_name() -> str:
+	"""Pending rows are named at random, like Frappe's own queues (Email Queue, RQ Job): a naming
+	series would lock its `tabSeries` row until the transaction ends, and the outbox row is
+	written inside the user's save, so every save that queues a flow would wait on every other."""
+	return frappe.generate_hash(length=12)
+
+
 def reserve_names(prefix: str, count: int) -> list[str]:
-	"""`count` consecutive names of a naming series (FSP-00001…) in two queries, not one per name."""
+	"""`count` consecutive names of a naming series (FR-00001…) in two queries, not one per name."""
 	if count <= 0:
 		return []
-	frappe.db.sql("insert ignore into `tabSeries` (name, current) values (%s, 0)", (prefix,))
-	frappe.db.sql("update `tabSeries` set current = current + %s where name = %s", (count, prefix))
-	last = frappe.db.sql("select current from `tabSeries` where name = %s", (prefix,))[0][0]
+	last = _advance_series(prefix, count)
+	if last is None:
+		# first use of the prefix: create it (another process may do the same at once), then again
+		frappe.db.sql("insert ignore into `tabSeries` (name, current) values (%s, 0)", (prefix,))
+		last = _advance_series(prefix, count)
 	return [f"{prefix}{number:05d}" for number in range(last - count + 1, last + 1)]
+
+
+def _advance_series(prefix: str, count: int) -> int | None:
+	"""The series' new current value, or None when the series has no row yet."""
+	frappe.db.sql(
+		"update `tabSeries` set current = last_insert_id(current + %s) where name = %s", (count, prefix)
+	)
+	last, updated = frappe.db.sql("select last_insert_id(), row_count()")[0]
+	return int(last) if updated else None
 
 
 def new_run_name() -> str:

@@ -100,9 +100,9 @@ class TestApiPermissions(FrappeTestCase):
 		return run.name
 
 	def failed_row(self) -> str:
-		from flow_engine.adapters.store import reserve_names
+		from flow_engine.adapters.store import pending_name
 
-		name = reserve_names("FSP-", 1)[0]
+		name = pending_name()
 		frappe.db.sql(
 			"""insert into `tabFlow Step Pending` (name, action, status, trigger_at, retry_count, creation, modified, owner, modified_by)
 			values (%s, 'fire', 'failed', now(), 5, now(), now(), 'Administrator', 'Administrator')""",

@@ -1,0 +1,212 @@
+"""What a start and a fired step write, and the queue's housekeeping (see benchmarks/README.md)."""
+
+import json
+import re
+from contextlib import contextmanager
+from datetime import timedelta
+from unittest.mock import patch
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+from frappe.utils import now_datetime
+
+from flow_engine import runs
+from flow_engine.adapters.store import reserve_names
+from flow_engine.scheduler import claim, drain, purge_finished, worker_id
+from flow_engine.tests.utils import make_template, statuses, wipe_runs
+
+DELAYED = [
+	{"id": "now", "kind": "wait"},
+	{
+		"id": "later",
+		"kind": "wait",
+		"depends_on": ["now"],
+		"trigger": {"type": "after_delay", "delay_hours": 1},
+	},
+]
+WRITE = re.compile(r"^\s*(insert|update|delete)\b[^`]*`(tab[^`]+)`", re.IGNORECASE)
+
+
+@contextmanager
+def counted_writes():
+	"""Count the statements that write, per statement kind and table: {("update", "tabFlow Run"): 1}."""
+	writes: dict[tuple[str, str], int] = {}
+	real = frappe.db.sql
+
+	def sql(query, *args, **kwargs):
+		found = WRITE.match(str(query))
+		if found:
+			key = (found.group(1).lower(), found.group(2))
+			writes[key] = writes.get(key, 0) + 1
+		return real(query, *args, **kwargs)
+
+	with patch.object(frappe.db, "sql", sql):
+		yield writes
+
+
+class TestWriteCosts(FrappeTestCase):
+	def setUp(self):
+		wipe_runs()
+
+	def tearDown(self):
+		frappe.db.rollback()
+		wipe_runs()
+
+	def test_a_start_writes_its_run_once(self):
+		template = make_template("one write", DELAYED)
+		with counted_writes() as writes:
+			run, _report = runs.start_run(template)
+		self.assertEqual(writes.get(("insert", "tabFlow Run")), 1)
+		self.assertNotIn(("update", "tabFlow Run"), writes)
+		self.assertEqual(writes.get(("insert", "tabFlow Step Pending")), 1)  # one bulk insert
+		self.assertEqual(statuses(run.name), {"now": "done", "later": "scheduled"})
+		self.assertEqual(frappe.db.get_value("Flow Run", run.name, "status"), "running")
+
+	def test_a_step_that_creates_a_linked_document_finds_the_run_written(self):
+		template = make_template(
+			"linked", [{"id": "job", "kind": "dispatch_job", "payload": {"subject": "for {{run.name}}"}}]
+		)
+		with counted_writes() as writes:
+			run, _report = runs.start_run(template)
+		# Dispatch Job.flow_run is a Link, validated on insert: the run's row is written first
+		self.assertEqual(writes.get(("insert", "tabFlow Run")), 1)
+		self.assertEqual(writes.get(("update", "tabFlow Run")), 1)
+		job = frappe.get_all("Dispatch Job", filters={"flow_run": run.name}, fields=["subject"])
+		self.assertEqual([j.subject for j in job], [f"for {run.name}"])
+		self.assertEqual(frappe.db.get_value("Flow Run", run.name, "status"), "completed")
+
+	def test_a_failed_document_step_keeps_the_run_row(self):
+		# the run row is written outside the effect's savepoint: the failed attempt rolls back only
+		# its own writes, and the run is saved with the failure
+		template = make_template(
+			"failing update",
+			[
+				{
+					"id": "update",
+					"kind": "erp_update",
+					"payload": {
+						"doctype": "ToDo",
+						"docname_ref": "missing",
+						"fields_json": {"description": "x"},
+					},
+				}
+			],
+		)
+		run, report = runs.start_run(template)
+		self.assertEqual(report.failed, ["update"])
+		self.assertEqual(frappe.db.get_value("Flow Run", run.name, "status"), "failed")
+
+	def test_a_fired_step_writes_the_run_once_and_its_row_once(self):
+		template = make_template("fired", DELAYED)
+		run, _report = runs.start_run(template)
+		frappe.db.commit()
+		due = frappe.db.get_value("Flow Step Pending", {"flow_run": run.name}, "trigger_at")
+		with self.freeze_time(due + timedelta(seconds=1)), counted_writes() as writes:
+			stats = drain(budget_seconds=5)
+		self.assertEqual((stats.claimed, stats.completed), (1, 1))
+		self.assertEqual(writes.get(("update", "tabFlow Run")), 1)
+		# the claim (one UPDATE for the batch) and the finish
+		self.assertEqual(writes.get(("update", "tabFlow Step Pending")), 2)
+		self.assertNotIn(("insert", "tabFlow Step Pending"), writes)
+		self.assertEqual(frappe.db.get_value("Flow Run", run.name, "status"), "completed")
+
+	def test_an_event_start_sees_the_document_as_it_was_at_the_event(self):
+		make_template(
+			"snapshot", [{"id": "a", "kind": "wait"}], trigger_event="on_insert", trigger_doctype="ToDo"
+		)
+		frappe.db.commit()
+		with patch("flow_engine.dispatch._enqueue_drain"):  # start it by hand, after a later change
+			todo = frappe.get_doc({"doctype": "ToDo", "description": "at the event"}).insert()
+			frappe.db.commit()
+		frappe.db.set_value("ToDo", todo.name, "description", "changed later")
+		frappe.db.commit()
+		stats = drain(budget_seconds=5, starts_only=True)
+		self.assertEqual(stats.completed, 1)
+		run = frappe.get_all(
+			"Flow Run", filters={"context_docname": todo.name}, fields=["name", "run_state", "status"]
+		)[0]
+		self.assertEqual(run.status, "completed")
+		self.assertEqual(json.loads(run.run_state)["context"]["doc"]["description"], "at the event")
+
+	def test_a_start_of_a_deleted_template_is_cancelled(self):
+		template = make_template(
+			"deleted", [{"id": "a", "kind": "wait"}], trigger_event="on_insert", trigger_doctype="ToDo"
+		)
+		frappe.db.commit()
+		with patch("flow_engine.dispatch._enqueue_drain"):
+			todo = frappe.get_doc({"doctype": "ToDo", "description": "orphan"}).insert()
+			frappe.db.commit()
+		frappe.delete_doc("Flow Template", template, force=True, ignore_permissions=True)
+		frappe.db.commit()
+		stats = drain(budget_seconds=5, starts_only=True)
+		self.assertEqual((stats.cancelled, stats.retried, stats.failed), (1, 0, 0))
+		row = frappe.get_all(
+			"Flow Step Pending", filters={"context_docname": todo.name}, fields=["status", "last_error"]
+		)
+		self.assertEqual([(r.status, r.last_error) for r in row], [("cancelled", "template was deleted")])
+
+	def test_reserve_names_counts_on_from_a_new_or_an_existing_series(self):
+		prefix = "_TFLOW-"
+		frappe.db.sql("delete from `tabSeries` where name = %s", (prefix,))
+		try:
+			self.assertEqual(reserve_names(prefix, 3), [f"{prefix}00001", f"{prefix}00002", f"{prefix}00003"])
+			self.assertEqual(reserve_names(prefix, 1), [f"{prefix}00004"])
+			self.assertEqual(reserve_names(prefix, 0), [])
+			self.assertEqual(
+				frappe.db.sql("select current from `tabSeries` where name = %s", (prefix,))[0][0], 4
+			)
+		finally:
+			frappe.db.sql("delete from `tabSeries` where name = %s", (prefix,))
+
+	def test_the_claim_reads_committed_and_gives_the_session_its_level_back(self):
+		template = make_template("claim", DELAYED)
+		run, _report = runs.start_run(template)
+		frappe.db.commit()
+		levels = []
+		real = frappe.db.sql
+
+		def sql(query, *args, **kwargs):
+			if "skip locked" in str(query):
+				levels.append(real("select @@session.tx_isolation")[0][0])
+			return real(query, *args, **kwargs)
+
+		due = frappe.db.get_value("Flow Step Pending", {"flow_run": run.name}, "trigger_at")
+		with self.freeze_time(due + timedelta(seconds=1)), patch.object(frappe.db, "sql", sql):
+			names = claim(10, worker_id(), 300)
+		self.assertEqual(len(names), 1)
+		self.assertEqual(set(levels), {"READ-COMMITTED"})
+		self.assertEqual(frappe.db.sql("select @@session.tx_isolation")[0][0], "REPEATABLE-READ")
+
+	def test_purge_deletes_only_old_fired_and_cancelled_rows(self):
+		old = now_datetime() - timedelta(days=31)
+		recent = now_datetime() - timedelta(days=29)
+		rows = {
+			"old completed": ("completed", old),
+			"old cancelled": ("cancelled", old),
+			"old failed": ("failed", old),
+			"old pending": ("pending", old),
+			"old running": ("running", old),
+			"recent completed": ("completed", recent),
+		}
+		for step_id, (status, modified) in rows.items():
+			frappe.db.sql(
+				"""insert into `tabFlow Step Pending` (name, action, step_id, status, trigger_at, retry_count,
+				creation, modified, owner, modified_by, docstatus)
+				values (%s, 'fire', %s, %s, %s, 0, %s, %s, 'Administrator', 'Administrator', 0)""",
+				(frappe.generate_hash(length=12), step_id, status, modified, modified, modified),
+			)
+		frappe.db.commit()
+		self.assertEqual(purge_finished(batch=1), 2)  # batches of one: the loop goes on until done
+		left = frappe.get_all("Flow Step Pending", pluck="step_id")
+		self.assertEqual(sorted(left), ["old failed", "old pending", "old running", "recent completed"])
+		frappe.db.set_single_value("Flow Settings", "keep_finished_days", 0)
+		try:
+			from flow_engine.settings import clear_settings_cache
+
+			clear_settings_cache()
+			frappe.db.sql("update `tabFlow Step Pending` set modified = %s", (old,))
+			self.assertEqual(purge_finished(), 0)  # 0 keeps them
+		finally:
+			frappe.db.set_single_value("Flow Settings", "keep_finished_days", 30)
+			clear_settings_cache()
+			frappe.db.commit()
