@@ -59,10 +59,13 @@ def disconnect() -> None:
 
 
 def new_request() -> None:
-	"""What frappe.init resets for every request: the request-local cache in front of Redis."""
+	"""What frappe.init resets for every request: the request-local cache in front of Redis and
+	the results of @request_cache functions (such as frappe.get_installed_apps)."""
 	import frappe
 
 	frappe.local.cache = {}
+	if hasattr(frappe.local, "request_cache"):
+		frappe.local.request_cache.clear()
 
 
 # --- the machine -----------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def make_backlog(count: int, with_doc: bool) -> tuple[str, float]:
 	from frappe.utils import now_datetime
 
 	from flow_engine import runs
-	from flow_engine.adapters.store import reserve_names
+	from flow_engine.adapters.store import pending_name, reserve_names
 
 	started = time.perf_counter()
 	template = template_name()
@@ -81,7 +81,7 @@ def make_backlog(count: int, with_doc: bool) -> tuple[str, float]:
 	for offset in range(0, count, chunk):
 		n = min(chunk, count - offset)
 		run_names = reserve_names("FR-", n)
-		pending_names = reserve_names("FSP-", n)
+		pending_names = [pending_name() for _ in run_names]
 		c.clone_rows("Flow Run", run.name, run_names, [{} for _ in run_names])
 		c.clone_rows(
 			"Flow Step Pending",

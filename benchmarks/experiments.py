@@ -1,36 +1,26 @@
-"""Proposed changes to flow_engine, applied by monkeypatching, to measure their gain in the same
-benchmark run (drain_bench.py --experiment NAME[,NAME…]; event_bench.py --experiment …).
+"""Changes to flow_engine applied by monkeypatching, to compare them in the same benchmark run
+(drain_bench.py --experiment NAME[,NAME…] or --variants "none;NAME"; event_bench.py and
+save_bench.py --experiment …).
 
-They are measurements of proposals, not part of flow_engine: each mirrors a change proposed in
-benchmarks/README.md ("Proposed changes"), written here so that its effect can be measured on the
-same machine, in the same run, against the unchanged code.
+They are measurements, not part of flow_engine:
 
-    raw_load     store.load_run: one plain `select … for update` instead of frappe.db.get_value with
-                 11 fields (which runs every field name through sqlparse: ~1 ms of CPU per call)
-    raw_save     store.save_run and scheduler._finish: a plain UPDATE instead of frappe.db.set_value
-                 (which builds a pypika query and clears the document cache in Redis twice per call);
-                 save_run's realtime `doc_update` (if the code has it) is kept, with the `modified`
-                 just written instead of a query reading it back
-    rc_claim     the drain's session in READ COMMITTED: no next-key/gap locks, so that two processes
-                 claiming at once do not deadlock in `claim`
-    def_cache    the compiled definition of a run's snapshot cached per process (keyed by the
-                 snapshot text), instead of validating the snapshot again on every step
-    lazy_dispatch  dispatch._dispatch: evaluate `when` and trigger conditions on the few document
-                 fields they name (JsonLogic `var` paths, found once per condition) and serialize
-                 the whole document (doc_data) only for a template that matches; fetch the
-                 Customer only when a path starts with `customer` (not when the word appears in
-                 a field name such as doc.customer_type), and take it from the document itself
-                 when the saved document is the Customer
-    snapshot_start  runs.start_run from the outbox: build the context from the document snapshot
-                 taken at the event (it is in the start row) instead of loading the document
-                 again with all its child tables (delayed steps still reload it)
+    before       the drain path as it was before commit d2f4616 (load_run through frappe.db.get_value
+                 with 11 fields, save_run and the row's finish through frappe.db.set_value plus a
+                 read-back of `modified` for the realtime message, the claim in REPEATABLE READ):
+                 the same-run baseline for the figures of the changes that were applied
+    def_cache    proposed, not applied: the compiled definition of a run's snapshot cached per
+                 process (keyed by the snapshot text), instead of validating the snapshot again on
+                 every step
+    lazy_dispatch  proposed, not applied: dispatch._dispatch evaluates `when` and trigger
+                 conditions on the few document fields they name (JsonLogic `var` paths) and
+                 serializes the whole document (doc_data) only for a template that matches
 """
 
 from __future__ import annotations
 
 import json
 
-EXPERIMENTS = ("raw_load", "raw_save", "rc_claim", "def_cache", "lazy_dispatch", "snapshot_start")
+EXPERIMENTS = ("before", "def_cache", "lazy_dispatch")
 
 
 def apply(names: list[str]) -> list[str]:
@@ -46,24 +36,18 @@ def apply(names: list[str]) -> list[str]:
 	return applied
 
 
-def _apply_raw_load() -> None:
+def _apply_before() -> None:
 	import frappe
+	from frappe.utils import now_datetime
 
-	from flow_engine import runs
+	from flow_engine import runs, scheduler
 	from flow_engine.adapters import store
 	from flow_engine.runtime import Run
 
-	columns = ", ".join(f"`{c}`" for c in store.RUN_COLUMNS)
-
 	def load_run(name: str, *, for_update: bool = False):
-		rows = frappe.db.sql(
-			f"select {columns} from `tabFlow Run` where name = %s{' for update' if for_update else ''}",
-			(name,),
-			as_dict=True,
-		)
-		if not rows:
+		row = frappe.db.get_value("Flow Run", name, store.RUN_COLUMNS, as_dict=True, for_update=for_update)
+		if not row:
 			raise frappe.DoesNotExistError(frappe._("Flow Run {0} not found").format(name))
-		row = rows[0]
 		state = json.loads(row.run_state or "{}")
 		run = Run(
 			name=row.name,
@@ -79,41 +63,20 @@ def _apply_raw_load() -> None:
 		)
 		return run, row
 
-	store.load_run = load_run
-	runs.load_run = load_run
-
-
-def _apply_raw_save() -> None:
-	import frappe
-	from frappe.utils import now_datetime
-
-	from flow_engine import runs, scheduler
-	from flow_engine.adapters import store
-
-	def update(doctype: str, name: str, values: dict) -> None:
-		values = {"modified": now_datetime(), **values, "modified_by": frappe.session.user}
-		assignments = ", ".join(f"`{key}` = %s" for key in values)
-		frappe.db.sql(f"update `tab{doctype}` set {assignments} where name = %s", (*values.values(), name))
-
-	import inspect
-
-	publishes = "publish_realtime" in inspect.getsource(store.save_run)
-
 	def save_run(run, report) -> None:
-		values = store._run_values(run)
-		modified = now_datetime()
-		update("Flow Run", run.name, {**values, "modified": modified})
+		frappe.db.set_value("Flow Run", run.name, store._run_values(run))
 		store.write_schedule(run, report)
-		if publishes:
-			# as the code measured does (an open form reloads), with the `modified` just written
-			# instead of reading it back
-			frappe.publish_realtime(
-				"doc_update",
-				{"doctype": "Flow Run", "name": run.name, "modified": str(modified)},
-				doctype="Flow Run",
-				docname=run.name,
-				after_commit=True,
-			)
+		frappe.publish_realtime(
+			"doc_update",
+			{
+				"doctype": "Flow Run",
+				"name": run.name,
+				"modified": str(frappe.db.get_value("Flow Run", run.name, "modified")),
+			},
+			doctype="Flow Run",
+			docname=run.name,
+			after_commit=True,
+		)
 
 	def _finish(name, status, note=None, run_name=None) -> None:
 		values = {
@@ -124,32 +87,15 @@ def _apply_raw_save() -> None:
 		}
 		if run_name:
 			values["flow_run"] = run_name
-		update("Flow Step Pending", name, values)
+		frappe.db.set_value("Flow Step Pending", name, values, update_modified=True)
 
-	store.save_run = save_run
-	runs.save_run = save_run
+	def claim(batch_size, worker, lease_seconds, *, starts_only=False):
+		return scheduler._claim(batch_size, worker, lease_seconds, starts_only)
+
+	store.load_run = runs.load_run = load_run
+	store.save_run = runs.save_run = save_run
 	scheduler._finish = _finish
-
-
-def _apply_rc_claim() -> None:
-	import frappe
-
-	from flow_engine import scheduler
-
-	original = scheduler.drain
-
-	def drain(*args, **kwargs):
-		frappe.db.commit()
-		frappe.db.sql("set session transaction isolation level read committed")
-		frappe.db.commit()  # the next transaction starts in READ COMMITTED
-		try:
-			return original(*args, **kwargs)
-		finally:
-			frappe.db.rollback()
-			frappe.db.sql("set session transaction isolation level repeatable read")
-			frappe.db.commit()
-
-	scheduler.drain = drain
+	scheduler.claim = claim
 
 
 def _apply_def_cache() -> None:
@@ -276,38 +222,3 @@ def _apply_lazy_dispatch() -> None:
 			dispatch._queue_start(entry["template"], entry["event"], doc.doctype, doc.name, full)
 
 	dispatch._dispatch = _dispatch
-
-
-def _apply_snapshot_start() -> None:
-	import frappe
-
-	from flow_engine import runs
-
-	original_build = runs.build_context
-	original_start = runs.start_run
-	state = {"starting": False}
-
-	def build_context(doctype, docname, snapshot=None):
-		if not (state["starting"] and snapshot):
-			return original_build(doctype, docname, snapshot)
-		doc = snapshot
-		customer = {}
-		name = runs.customer_of(doc)
-		if name and frappe.db.exists("Customer", name):
-			customer = (
-				doc if doc.get("doctype") == "Customer" else runs.doc_data(frappe.get_doc("Customer", name))
-			)
-		context = {"doc": doc, "customer": customer}
-		if doctype and docname:
-			context["reference"] = {"doctype": doctype, "name": docname}
-		return context
-
-	def start_run(*args, **kwargs):
-		state["starting"] = True
-		try:
-			return original_start(*args, **kwargs)
-		finally:
-			state["starting"] = False
-
-	runs.build_context = build_context
-	runs.start_run = start_run

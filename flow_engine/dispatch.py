@@ -1,9 +1,12 @@
 """Document events → flow runs, after the transaction commits.
 
 Modelled on Frappe's webhook dispatch. Every document save of the site passes through
-`on_document_event`, so its common path is a lookup in a per-doctype index cached in Redis (and in
-frappe.local for the rest of the request), empty results included: a doctype that no template
-listens to costs no SQL query. When a template matches, a `start` row is written to Flow Step
+`on_document_event`, so its common path must cost next to nothing. The doctypes that any active
+template listens to are kept as one global default (`flow_engine_doctypes`): Frappe has already
+loaded the global defaults into the request's memory to resolve the hook itself, so a save of
+another doctype returns after a substring test, with no SQL and no Redis call. For a listened
+doctype, the templates are looked up in a per-doctype index cached in Redis (and in frappe.local
+for the rest of the request). When a template matches, a `start` row is written to Flow Step
 Pending in the user's own transaction (an outbox): if the save rolls back, so does the row, and
 nothing starts; once it commits, a background job (or, failing that, the next scheduler tick)
 starts the run. Any error here is logged, never raised: a flow never breaks a save.
@@ -19,6 +22,7 @@ from frappe.utils import now_datetime
 from flow_engine.events_map import DOC_METHODS, GENERIC_EVENTS, event_map
 
 INDEX_KEY = "flow_engine:dispatch_index"
+LISTENED_KEY = "flow_engine_doctypes"  # global default: "|Customer|ToDo|" ("|" when none)
 # Our own bookkeeping never starts flows (Dispatch Job does: its completion is an event).
 IGNORED_DOCTYPES = frozenset(
 	{
@@ -51,6 +55,9 @@ def on_document_event(doc, method: str) -> None:
 	doctype = doc.doctype
 	if doctype in IGNORED_DOCTYPES:
 		return
+	listened = frappe.db.get_global(LISTENED_KEY)
+	if listened is not None and f"|{doctype}|" not in listened:
+		return  # (None: not computed yet on this site; the index below decides)
 	entries = frappe.cache.hget(INDEX_KEY, doctype, lambda: build_index_entries(doctype))
 	if not entries:
 		return
@@ -159,8 +166,74 @@ def build_index_entries(doctype: str) -> list[dict]:
 	return entries
 
 
-def clear_dispatch_cache(*_args, **_kwargs) -> None:
+def clear_dispatch_cache(*_args, leaving: str | None = None, **_kwargs) -> None:
+	"""After any change to templates or settings: store the listened doctypes again (in the
+	caller's transaction) and drop the cached index and defaults, now and again when the
+	transaction ends: until then another request (or this one) may cache rows that the commit
+	replaces or the rollback undoes. `leaving`: a template being deleted, still in the table while
+	its on_trash runs."""
+	store_listened_doctypes(leaving)
+	_drop_caches()
+	frappe.db.after_commit.add(_drop_caches)
+	frappe.db.after_rollback.add(_drop_caches)
+
+
+def _drop_caches() -> None:
 	frappe.cache.delete_value(INDEX_KEY)
+	frappe.cache.hdel("defaults", "__global")
+
+
+def listened_doctypes(leaving: str | None = None) -> set[str]:
+	"""The doctypes whose events some active template listens to."""
+	from flow_engine.settings import get_settings
+
+	settings = get_settings()
+	if not int(settings.dispatch_enabled):
+		return set()
+	by_event: dict[str, set[str]] = {}
+	for entry in event_map(settings.dispatch_doctype):
+		by_event.setdefault(entry["event"], set()).add(entry["doctype"])
+	doctypes = set()
+	for template in frappe.get_all(
+		"Flow Template",
+		filters={"is_active": 1, "trigger_event": ("!=", "manual")},
+		fields=["name", "trigger_event", "trigger_doctype", "applies_to"],
+	):
+		if template.name == leaving:
+			continue
+		if template.trigger_event in GENERIC_EVENTS:
+			doctypes.add(template.trigger_doctype or template.applies_to)
+		doctypes.update(by_event.get(template.trigger_event, ()))
+	doctypes.discard(None)
+	doctypes.discard("")
+	return doctypes
+
+
+def store_listened_doctypes(leaving: str | None = None) -> None:
+	"""Written as a DefaultValue row directly: `frappe.db.set_global` would clear the whole site
+	cache (frappe.clear_cache) on every template save; dropping the cached global defaults is enough."""
+	if not frappe.db.table_exists("Flow Template"):
+		return
+	value = "|" + "".join(f"{doctype}|" for doctype in sorted(listened_doctypes(leaving)))
+	frappe.db.delete("DefaultValue", {"parent": "__global", "defkey": LISTENED_KEY})
+	row = frappe.get_doc(
+		{
+			"doctype": "DefaultValue",
+			"parent": "__global",
+			"parenttype": "__default",
+			"parentfield": "system_defaults",
+			"defkey": LISTENED_KEY,
+			"defvalue": value,
+		}
+	)
+	row.name = frappe.generate_hash(length=10)
+	row.db_insert()
+
+
+def forget_listened_doctypes() -> None:
+	"""On uninstall: no row left behind."""
+	frappe.db.delete("DefaultValue", {"parent": "__global", "defkey": LISTENED_KEY})
+	_drop_caches()
 
 
 def _reads_customer(rule) -> bool:

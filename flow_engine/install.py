@@ -24,10 +24,10 @@ def after_migrate() -> None:
 
 
 def before_uninstall() -> None:
-	from flow_engine.dispatch import clear_dispatch_cache
+	from flow_engine.dispatch import forget_listened_doctypes
 
 	frappe.flags.in_uninstall = True
-	clear_dispatch_cache()
+	forget_listened_doctypes()
 	if frappe.db.exists("Role", ROLE):
 		frappe.db.delete("Has Role", {"role": ROLE})
 		frappe.delete_doc("Role", ROLE, ignore_permissions=True, force=True)

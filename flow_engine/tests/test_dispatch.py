@@ -128,10 +128,34 @@ class TestDispatch(FrappeTestCase):
 		frappe.db.commit()
 		note = frappe.get_doc({"doctype": "Note", "title": "no flows here"})
 		note.insert()
-		frappe.cache.hget(INDEX_KEY, "Note", lambda: [])  # warm, as every later save finds it
-		with self.assertQueryCount(0):
+		frappe.local.cache = {}  # a new request…
+		frappe.local.request_cache.clear()
+		frappe.get_attr("flow_engine.dispatch.on_document_event")  # …in which Frappe resolved the hook
+		with self.assertQueryCount(0), self.assertRedisCallCounts(0):
 			on_document_event(note, "on_update")
 			on_document_event(note, "after_insert")
+
+	def test_the_listened_doctypes_follow_the_templates(self):
+		from flow_engine.dispatch import LISTENED_KEY
+
+		def listened():
+			frappe.local.cache = {}  # a new request
+			value = frappe.db.get_global(LISTENED_KEY)
+			self.assertTrue(value.startswith("|") and value.endswith("|"), value)
+			return set(value.strip("|").split("|")) - {""}
+
+		before = listened()  # the site's own templates (the seeded ones listen to a few doctypes)
+		self.assertFalse(before & {"ToDo", "Customer"})
+		todo = make_template("todo listened", WAIT, trigger_event="on_insert", trigger_doctype="ToDo")
+		customer = make_template("customer listened", WAIT, trigger_event="on_customer_created")
+		make_template("manual only", WAIT, applies_to="Note")
+		self.assertEqual(listened(), before | {"Customer", "ToDo"})
+		frappe.get_doc("Flow Template", customer).update({"is_active": 0}).save()
+		self.assertEqual(listened(), before | {"ToDo"})
+		frappe.delete_doc("Flow Template", todo, force=True)
+		self.assertEqual(listened(), before)
+		frappe.db.rollback()
+		self.assertEqual(listened(), before)  # as committed by wipe_runs
 
 	def test_dispatch_is_skipped_during_install_migrate_import_and_patch(self):
 		make_template("todo flags", WAIT, trigger_event="on_insert", trigger_doctype="ToDo")

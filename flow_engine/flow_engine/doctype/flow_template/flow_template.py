@@ -75,7 +75,7 @@ class FlowTemplate(Document):
 			)
 		from flow_engine.dispatch import clear_dispatch_cache
 
-		clear_dispatch_cache()
+		clear_dispatch_cache(leaving=self.name)
 
 	def before_rename(self, old, new, merge=False):
 		if self.is_system:
