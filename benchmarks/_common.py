@@ -377,8 +377,8 @@ def delete_bench_templates() -> None:
 	templates = bench_templates()
 	delete_bench_runs(templates)
 	frappe.db.sql("delete from `tabFlow Template` where template_name like %s", (f"{BENCH_PREFIX}%",))
+	clear_dispatch_cache()  # stores the listened doctypes: before the commit
 	frappe.db.commit()
-	clear_dispatch_cache()
 
 
 @contextlib.contextmanager
@@ -398,8 +398,8 @@ def only_bench_templates_active():
 			f"update `tabFlow Template` set is_active = 0 where name in ({', '.join(['%s'] * len(others))})",
 			tuple(others),
 		)
-		frappe.db.commit()
 		clear_dispatch_cache()
+		frappe.db.commit()
 	try:
 		yield others
 	finally:
@@ -410,8 +410,8 @@ def only_bench_templates_active():
 				f"update `tabFlow Template` set is_active = 1 where name in ({', '.join(['%s'] * len(others))})",
 				tuple(others),
 			)
-			frappe.db.commit()
 		clear_dispatch_cache()
+		frappe.db.commit()
 
 
 # --- figures ------------------------------------------------------------------------------------

@@ -61,8 +61,8 @@ def main() -> None:
 	)
 	if args.all and inactive:
 		frappe.db.sql("update `tabFlow Template` set is_active = 1 where is_system = 1")
+	clear_dispatch_cache()  # stores the listened doctypes: before the commit
 	frappe.db.commit()
-	clear_dispatch_cache()
 	print(f"removed {len(templates)} bench templates and {runs} runs")
 	if inactive:
 		print(

@@ -94,6 +94,15 @@ def make_backlog(count: int, with_doc: bool) -> tuple[str, float]:
 	return template, time.perf_counter() - started
 
 
+def innodb_deadlocks() -> int:
+	"""MariaDB's server-wide count of deadlocks detected (the claim retries them, so the drain
+	itself reports none)."""
+	import frappe
+
+	rows = frappe.db.sql("show global status like 'Innodb_deadlocks'")
+	return int(rows[0][1]) if rows else 0
+
+
 def backlog_status(template: str) -> dict:
 	import frappe
 
@@ -399,6 +408,7 @@ def main() -> None:
 		for mode, backlog, procs, *rest in plan:
 			experiment = rest[0] if rest else ""
 			template, seconds = make_backlog(backlog, args.with_doc)
+			deadlocks_before = innodb_deadlocks()
 			print(
 				f"\n{backlog} due rows created in {seconds:.1f} s; {procs} process(es), {mode}"
 				+ (f", EXPERIMENT {experiment}" if experiment else "")
@@ -406,6 +416,10 @@ def main() -> None:
 			print(header)
 			results = run_workers(args, procs, mode, experiment)
 			row = summarize(mode, backlog, results, backlog_status(template))
+			row["deadlocks"] = innodb_deadlocks() - deadlocks_before
+			print(
+				f"         InnoDB deadlocks during the run (all sessions of the server): {row['deadlocks']}"
+			)
 			row["variant"] = experiment or ("none" if mode == "drain" else "")
 			row["load"] = os.getloadavg()[0]
 			summary.append(row)
@@ -434,9 +448,14 @@ def main() -> None:
 				for s in summary
 				if (s["backlog"], s["procs"], s["variant"]) == (backlog, procs, variant)
 			]
+			deadlocks = [
+				s["deadlocks"]
+				for s in summary
+				if (s["backlog"], s["procs"], s["variant"]) == (backlog, procs, variant)
+			]
 			print(
 				f"  backlog {backlog}, {procs} proc, {variant:<40} {c.median(rates):7.1f}"
-				f"  (runs: {', '.join(f'{r:.0f}' for r in rates)})"
+				f"  (runs: {', '.join(f'{r:.0f}' for r in rates)}; InnoDB deadlocks: {sum(deadlocks)})"
 			)
 	c.disconnect()
 

@@ -225,8 +225,8 @@ def activate(templates: list[str], all_bench: list[str], notifications: list[str
 			(1 if notify else 0, *notifications),
 		)
 		frappe.cache.hdel("notifications", "ToDo")
+	clear_dispatch_cache()  # stores the listened doctypes: before the commit
 	frappe.db.commit()
-	clear_dispatch_cache()
 	frappe.clear_document_cache("Notification")  # get_cached_doc of rules
 	c.new_request()
 

@@ -171,7 +171,7 @@ def clear_dispatch_cache(*_args, leaving: str | None = None, **_kwargs) -> None:
 	caller's transaction) and drop the cached index and defaults, now and again when the
 	transaction ends: until then another request (or this one) may cache rows that the commit
 	replaces or the rollback undoes. `leaving`: a template being deleted, still in the table while
-	its on_trash runs."""
+	its on_trash runs. Callers commit afterwards (document hooks and migrate do)."""
 	store_listened_doctypes(leaving)
 	_drop_caches()
 	frappe.db.after_commit.add(_drop_caches)

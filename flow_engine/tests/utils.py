@@ -19,10 +19,10 @@ def wipe_runs() -> None:
 		"Flow Template", filters={"template_name": ("like", f"{TEST_PREFIX}%")}, pluck="name"
 	):
 		frappe.delete_doc("Flow Template", name, force=True, ignore_permissions=True)
-	frappe.db.commit()
 	from flow_engine.dispatch import clear_dispatch_cache
 
 	clear_dispatch_cache()
+	frappe.db.commit()
 
 
 def make_template(name: str, steps: list[dict], **fields) -> str:
