@@ -42,26 +42,12 @@ def _apply_before() -> None:
 
 	from flow_engine import runs, scheduler
 	from flow_engine.adapters import store
-	from flow_engine.runtime import Run
 
 	def load_run(name: str, *, for_update: bool = False):
 		row = frappe.db.get_value("Flow Run", name, store.RUN_COLUMNS, as_dict=True, for_update=for_update)
 		if not row:
 			raise frappe.DoesNotExistError(frappe._("Flow Run {0} not found").format(name))
-		state = json.loads(row.run_state or "{}")
-		run = Run(
-			name=row.name,
-			definition=json.loads(row.definition_snapshot or "{}"),
-			status=row.status,
-			steps=json.loads(row.step_state or "{}"),
-			variables=json.loads(row.variables or "{}"),
-			context=state.get("context") or {},
-			defaults=state.get("defaults") or {},
-			started_at=state.get("started_at"),
-			completed_at=state.get("completed_at"),
-			error=row.error,
-		)
-		return run, row
+		return store.run_from_row(row), row
 
 	def save_run(run, report) -> None:
 		frappe.db.set_value("Flow Run", run.name, store._run_values(run))

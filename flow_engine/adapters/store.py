@@ -60,8 +60,13 @@ def load_run(name: str, *, for_update: bool = False) -> tuple[Run, frappe._dict]
 	if not rows:
 		raise frappe.DoesNotExistError(frappe._("Flow Run {0} not found").format(name))
 	row = rows[0]
+	return run_from_row(row), row
+
+
+def run_from_row(row) -> Run:
+	"""The runtime's Run from a Flow Run row holding the RUN_COLUMNS."""
 	state = json.loads(row.run_state or "{}")
-	run = Run(
+	return Run(
 		name=row.name,
 		definition=json.loads(row.definition_snapshot or "{}"),
 		status=row.status,
@@ -73,7 +78,6 @@ def load_run(name: str, *, for_update: bool = False) -> tuple[Run, frappe._dict]
 		completed_at=state.get("completed_at"),
 		error=row.error,
 	)
-	return run, row
 
 
 def _run_values(run: Run) -> dict:
