@@ -26,7 +26,8 @@ import frappe
 from frappe.utils import now_datetime
 
 from flow_engine.adapters.store import update_row
-from flow_engine.runtime import RetryPolicy
+from flow_engine.compat import is_write_conflict
+from flow_engine.runtime import RetryPolicy, StoreConflict
 from flow_engine.settings import get_settings
 
 # Failures of the machinery itself (not of a step: those follow the step's own retry policy).
@@ -34,6 +35,8 @@ INFRASTRUCTURE_RETRY = RetryPolicy(
 	max_attempts=5, initial_interval_seconds=10, backoff_factor=3, max_interval_seconds=3600, jitter=0.2
 )
 MAX_EXTRA_WORKERS = 4
+# A row whose transaction collides with another worker's is run again at once up to this many times.
+CONFLICT_RETRIES = 5
 
 
 @dataclass
@@ -130,7 +133,9 @@ def _claim_retrying(batch_size: int, worker: str, lease_seconds: int, starts_onl
 	for attempt in range(5):
 		try:
 			return claim(batch_size, worker, lease_seconds, starts_only=starts_only)
-		except frappe.QueryDeadlockError:
+		except Exception as exc:
+			if not is_write_conflict(exc):
+				raise
 			frappe.db.rollback()
 			time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
 	return claim(batch_size, worker, lease_seconds, starts_only=starts_only)
@@ -227,30 +232,43 @@ def release(names: list[str], worker: str) -> None:
 
 
 def process(name: str, worker: str) -> str:
-	"""Process one claimed row in its own transaction; returns the outcome for the stats."""
-	row = frappe.db.sql(
-		"""select name, action, flow_run, step_id, status, claimed_by, retry_count, flow_template,
-		context_doctype, context_docname, trigger_event, context_snapshot
-		from `tabFlow Step Pending` where name = %s for update""",
-		(name,),
-		as_dict=True,
-	)
-	if not row or row[0].status != "running" or row[0].claimed_by != worker:
-		frappe.db.commit()
-		return "lost"  # another worker reclaimed it after our lease expired
-	row = row[0]
-	if row.retry_count >= INFRASTRUCTURE_RETRY.max_attempts:
-		_finish(name, "failed", row.get("last_error") or "too many attempts")
-		frappe.db.commit()
-		return "failed"
-	try:
-		status, note, run_name = _execute(row)
-		_finish(name, status, note, run_name)
-		frappe.db.commit()
-		return "cancelled" if status == "cancelled" else "completed"
-	except Exception as exc:
-		frappe.db.rollback()
-		return _record_failure(row, exc)
+	"""Process one claimed row in its own transaction; returns the outcome for the stats.
+
+	A transaction that collides with another worker's (a deadlock; on MariaDB 11, also a write
+	conflict under snapshot isolation) has been rolled back whole by the server: nothing of it
+	happened, so it is run again at once, a few times, before it counts as a failed attempt."""
+	for attempt in range(1, CONFLICT_RETRIES + 1):
+		row = frappe.db.sql(
+			"""select name, action, flow_run, step_id, status, claimed_by, retry_count, flow_template,
+			context_doctype, context_docname, trigger_event, context_snapshot, last_error
+			from `tabFlow Step Pending` where name = %s for update""",
+			(name,),
+			as_dict=True,
+		)
+		if not row or row[0].status != "running" or row[0].claimed_by != worker:
+			frappe.db.commit()
+			return "lost"  # another worker reclaimed it after our lease expired
+		row = row[0]
+		if row.retry_count >= INFRASTRUCTURE_RETRY.max_attempts:
+			_finish(name, "failed", row.last_error or "too many attempts")
+			frappe.db.commit()
+			return "failed"
+		try:
+			status, note, run_name = _execute(row)
+			_finish(name, status, note, run_name)
+			frappe.db.commit()
+			return "cancelled" if status == "cancelled" else "completed"
+		except Exception as exc:
+			frappe.db.rollback()
+			if attempt < CONFLICT_RETRIES and _collided(exc):
+				time.sleep(random.uniform(0.005, 0.05) * attempt)
+				continue
+			return _record_failure(row, exc)
+	raise AssertionError("unreachable")
+
+
+def _collided(exc: BaseException) -> bool:
+	return isinstance(exc, StoreConflict) or is_write_conflict(exc)
 
 
 def _execute(row) -> tuple[str, str | None, str | None]:

@@ -12,6 +12,7 @@ from flow_engine.runtime import (
 	Run,
 	StepError,
 	StepOutcome,
+	StoreConflict,
 	builtin_registry,
 	idempotency_key,
 	load_definition,
@@ -289,6 +290,25 @@ def test_unexpected_exception_in_a_handler_is_a_retryable_failure():
 	assert run.steps["a"]["error"] == "KeyError: 'oops'"
 	assert report.failed_attempts == ["a"]
 	assert run.steps["a"]["status"] == "scheduled"
+
+
+def test_a_store_conflict_is_not_a_step_failure_it_reaches_the_caller():
+	"""The store's transaction is gone (a deadlock, a write conflict): the caller repeats the whole
+	operation on a fresh copy of the run, so the engine must neither record nor retry the attempt."""
+	registry = builtin_registry()
+	calls = []
+
+	def collide(call):
+		calls.append(call.step.id)
+		raise StoreConflict("(1020, 'Record has changed since last read')")
+
+	registry.register(KindSpec("collide", "Collide", "x", "#000", collide, side_effect=True))
+	clock = VirtualClock(START)
+	engine = Engine(RecordingEffects(clock), clock, registry=registry)
+	definition = load_definition(flow(step("a", "collide")), registry)
+	with pytest.raises(StoreConflict, match="1020"):
+		engine.start(definition, name="R1")
+	assert calls == ["a"]
 
 
 def test_retry_policy_defaults_compose_run_flow_and_step():

@@ -15,7 +15,8 @@ import frappe
 from frappe.utils import now_datetime
 
 from flow_engine.adapters import net
-from flow_engine.runtime import StepError
+from flow_engine.compat import is_write_conflict
+from flow_engine.runtime import StepError, StoreConflict
 
 
 class FrappeEffects:
@@ -38,7 +39,18 @@ class FrappeEffects:
 		writes_document: bool = False,
 	) -> dict:
 		"""Perform once per key. Inside a savepoint, so a failed attempt leaves no half-written rows.
-		`keep(result)` says whether a result is final (an HTTP 500 is not: the retry must call again)."""
+		`keep(result)` says whether a result is final (an HTTP 500 is not: the retry must call again).
+		A deadlock or write conflict anywhere in here raises StoreConflict (see _undo_attempt)."""
+		try:
+			return self._ledgered(action, key, perform, reference, keep, writes_document)
+		except StoreConflict:
+			raise
+		except Exception as exc:
+			if is_write_conflict(exc):
+				raise StoreConflict(_describe(exc)) from exc
+			raise
+
+	def _ledgered(self, action, key, perform, reference, keep, writes_document) -> dict:
 		name = f"{key}|{action}"[:140]
 		earlier = frappe.db.sql("select result from `tabFlow Effect` where name = %s", (name,))
 		if earlier:
@@ -49,8 +61,8 @@ class FrappeEffects:
 		frappe.db.savepoint(savepoint)
 		try:
 			result = perform()
-		except BaseException:
-			frappe.db.rollback(save_point=savepoint)
+		except BaseException as exc:
+			_undo_attempt(savepoint, exc)
 			raise
 		if keep is None or keep(result):
 			now = now_datetime()
@@ -321,3 +333,21 @@ def _send_sms(recipients: list[str], body: str, timeout: float) -> dict:
 	if failures and not sent:
 		raise StepError(f"SMS gateway refused {', '.join(failures)}")
 	return {"sent": sent, "failed": failures}
+
+
+def _undo_attempt(savepoint: str, exc: BaseException) -> None:
+	"""Undo a failed attempt back to its savepoint, so that the step's failure is recorded in a
+	clean transaction. After a deadlock or a write conflict the server has already rolled the whole
+	transaction back and the savepoint is gone with it: raise StoreConflict, carrying the first
+	error, so that the caller repeats the whole operation (a step failure recorded now would be
+	written outside any transaction, beside an effect that never happened)."""
+	if is_write_conflict(exc):
+		raise StoreConflict(_describe(exc)) from exc
+	try:
+		frappe.db.rollback(save_point=savepoint)
+	except Exception:
+		raise StoreConflict(_describe(exc)) from exc
+
+
+def _describe(exc: BaseException) -> str:
+	return f"{type(exc).__name__}: {exc}"[:1000]

@@ -5,7 +5,7 @@ Nothing here imports frappe; the Frappe layer adapts these ports to doctypes and
 
 from .definition import SCHEMA_VERSION, FlowDefinition, Step, load_definition, validate_definition
 from .engine import Engine, idempotency_key
-from .errors import DefinitionError, FlowStateError, Problem, StepError
+from .errors import DefinitionError, FlowStateError, Problem, StepError, StoreConflict
 from .events import event_names, events_catalog, register_event
 from .kinds.builtin import builtin_registry
 from .kinds.registry import FieldSpec, KindRegistry, KindSpec, StepCall, StepOutcome
@@ -37,6 +37,7 @@ __all__ = [
 	"StepCall",
 	"StepError",
 	"StepOutcome",
+	"StoreConflict",
 	"event_names",
 	"events_catalog",
 	"idempotency_key",

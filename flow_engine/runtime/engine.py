@@ -25,7 +25,7 @@ from .definition import (
 	load_definition,
 	parse_datetime,
 )
-from .errors import DefinitionError, FlowStateError, StepError
+from .errors import DefinitionError, FlowStateError, StepError, StoreConflict
 from .kinds.registry import UNRENDERED_FIELD_TYPES, KindRegistry, KindSpec, StepCall, StepOutcome
 from .limits import MAX_ERROR_LENGTH
 from .rendering import render, render_deep
@@ -269,6 +269,8 @@ class Engine:
 				run, definition, step, report, started, self.clock.now(), str(exc), exc.retryable
 			)
 			return
+		except StoreConflict:
+			raise  # the caller's transaction is gone: the whole operation is repeated, not the step
 		except Exception as exc:  # a bug or an outage inside a handler or an effect: retry it
 			self._record_failure(
 				run, definition, step, report, started, self.clock.now(), f"{type(exc).__name__}: {exc}", True

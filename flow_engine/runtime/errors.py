@@ -58,5 +58,11 @@ class StepError(Exception):
 		self.retryable = retryable
 
 
+class StoreConflict(Exception):
+	"""Raised by an effect when the store aborted the whole transaction under it (a deadlock, a
+	write conflict with another worker). Nothing of the attempt is left, so it is not a step
+	failure: the engine lets it through, and the caller rolls back and repeats the operation."""
+
+
 class FlowStateError(Exception):
 	"""An operation that does not fit the run's current state (completing a step that is not waiting…)."""
