@@ -179,8 +179,12 @@ def clear_dispatch_cache(*_args, leaving: str | None = None, **_kwargs) -> None:
 
 
 def _drop_caches() -> None:
+	from frappe.cache_manager import clear_defaults_cache
+
 	frappe.cache.delete_value(INDEX_KEY)
-	frappe.cache.hdel("defaults", "__global")
+	# the global defaults, wherever the release keeps them (v15: Redis hash "defaults"; v16: the
+	# client cache, "defaults::__global"); the function has the same meaning in both
+	clear_defaults_cache("__global")
 
 
 def listened_doctypes(leaving: str | None = None) -> set[str]:

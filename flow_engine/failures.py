@@ -62,8 +62,9 @@ def _maybe_disable(template: str, limit: int) -> None:
 		limit=limit,
 	)
 	if len(statuses) == limit and all(status == "failed" for status in statuses):
-		reason = _("Disabled automatically after {0} failed runs in a row").format(limit)
-		frappe.db.set_value("Flow Template", template, {"is_active": 0, "disabled_reason": reason})
-		from flow_engine.dispatch import clear_dispatch_cache
-
-		clear_dispatch_cache()
+		# saved as a document: the template's own hooks then stop its dispatch
+		doc = frappe.get_doc("Flow Template", template)
+		doc.is_active = 0
+		doc.disabled_reason = _("Disabled automatically after {0} failed runs in a row").format(limit)
+		doc.flags.ignore_permissions = True
+		doc.save()

@@ -7,6 +7,19 @@ app_license = "mit"
 
 required_apps = ["frappe/erpnext"]
 
+from flow_engine.compat import DESK_ROUTE  # noqa: E402
+
+# The apps screen (/apps) and, on v16, the desktop (desktop_icon/, workspace_sidebar/)
+add_to_apps_screen = [
+	{
+		"name": app_name,
+		"logo": "/assets/flow_engine/images/flow_engine.svg",
+		"title": app_title,
+		"route": f"{DESK_ROUTE}/flow-engine",
+		"has_permission": "flow_engine.permissions.has_app_permission",
+	}
+]
+
 app_include_js = "flow_engine.bundle.js"
 
 doctype_js = {
@@ -19,6 +32,7 @@ doctype_js = {
 }
 
 after_install = "flow_engine.install.after_install"
+before_tests = "flow_engine.install.before_tests"
 after_migrate = "flow_engine.install.after_migrate"
 before_uninstall = "flow_engine.install.before_uninstall"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import frappe
 
 ROLE = "Flow Manager"
+APP_TITLE = "Flow Engine"
 
 
 def after_install() -> None:
@@ -28,9 +29,34 @@ def before_uninstall() -> None:
 
 	frappe.flags.in_uninstall = True
 	forget_listened_doctypes()
+	forget_desktop_entries()
 	if frappe.db.exists("Role", ROLE):
 		frappe.db.delete("Has Role", {"role": ROLE})
 		frappe.delete_doc("Role", ROLE, ignore_permissions=True, force=True)
+
+
+def forget_desktop_entries() -> None:
+	"""v16's desktop icon and sidebar of the app (made at install from hooks and files)."""
+	from flow_engine.compat import DESKTOP_DOCTYPES
+
+	for doctype in DESKTOP_DOCTYPES:
+		if not frappe.db.table_exists(doctype):
+			continue
+		names = set(frappe.get_all(doctype, filters={"app": "flow_engine"}, pluck="name"))
+		if frappe.db.exists(doctype, APP_TITLE):
+			names.add(APP_TITLE)  # generated from the workspace, without its app
+		for name in names:
+			frappe.delete_doc(doctype, name, force=True, ignore_permissions=True, ignore_on_trash=True)
+
+
+def before_tests() -> None:
+	"""`bench run-tests --app flow_engine` runs only flow_engine's before_tests hooks (v15 and v16):
+	on a site whose ERPNext set-up was never completed (a new site) complete it as ERPNext's own
+	tests do. A site already set up (a copy of a real one) is left as it is."""
+	if "erpnext" in frappe.get_installed_apps() and not frappe.db.a_row_exists("Company"):
+		from erpnext.setup.utils import before_tests as prepare_erpnext
+
+		prepare_erpnext()
 
 
 def ensure_role() -> None:

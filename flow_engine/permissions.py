@@ -12,10 +12,17 @@ def is_flow_manager(user: str | None = None) -> bool:
 	return user == "Administrator" or bool(set(frappe.get_roles(user)) & set(MANAGER_ROLES))
 
 
-def flow_run_has_permission(doc, ptype: str = "read", user: str | None = None) -> bool | None:
+def has_app_permission() -> bool:
+	"""The apps screen shows Flow Engine to those who may read its templates."""
+	return bool(frappe.has_permission("Flow Template", "read"))
+
+
+def flow_run_has_permission(doc, ptype: str = "read", user: str | None = None) -> bool:
+	"""A has_permission hook can only deny what role permissions allow. True means "no objection"
+	on v15 and v16 alike (v16 reads None as a denial, v15 as no opinion)."""
 	user = user or frappe.session.user
 	if is_flow_manager(user):
-		return None  # the doctype's role permissions decide
+		return True  # the doctype's role permissions decide
 	if ptype != "read" or not doc.context_doctype or not doc.context_docname:
 		return False
 	if not frappe.db.exists(doc.context_doctype, doc.context_docname):

@@ -55,6 +55,8 @@ page.on("pageerror", (error) => {
 
 let passed = 0;
 let current = "";
+// the desk's prefix, read after login: /app on Frappe v15, /desk on v16
+let DESK = "/app";
 
 async function shot(name) {
 	await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
@@ -140,8 +142,9 @@ try {
 		await page.fill("#login_email", USER);
 		await page.fill("#login_password", PASSWORD);
 		await page.click(".btn-login");
-		await page.waitForURL(/\/app/, { timeout: 60000 });
+		await page.waitForURL(/\/(app|desk)(\/|$)/, { timeout: 60000 });
 		await page.waitForFunction(() => window.frappe && frappe.boot && frappe.boot.user);
+		DESK = new URL(page.url()).pathname.startsWith("/desk") ? "/desk" : "/app";
 	});
 
 	await step("a customer of our own", async () => {
@@ -157,7 +160,7 @@ try {
 	});
 
 	await step("new template: the editor and its palette", async () => {
-		await page.goto(`${BASE}/app/flow-template/new`);
+		await page.goto(`${BASE}${DESK}/flow-template/new`);
 		await page.waitForSelector(".flow-editor .fe-palette .fe-kind-chip", { timeout: 60000 });
 		await page.fill('[data-fieldname="template_name"] input', `E2E flow ${STAMP}`);
 		await page.evaluate(() => cur_frm.set_value("applies_to", "Customer"));
@@ -410,7 +413,7 @@ try {
 	});
 
 	await step("start the flow from the customer's form and see its timeline", async () => {
-		await page.goto(`${BASE}/app/customer/${encodeURIComponent(customer)}`);
+		await page.goto(`${BASE}${DESK}/customer/${encodeURIComponent(customer)}`);
 		await page.waitForSelector('.inner-group-button[data-label="Flows"]', { timeout: 60000 });
 		await page.locator('.inner-group-button[data-label="Flows"] > button').click();
 		await page
@@ -426,10 +429,10 @@ try {
 		assert.match(text, new RegExp(`Customer ${customer}`));
 		await shot("09-run-started");
 		await modal().locator(".btn-modal-primary").click();
-		await page.waitForURL(/\/app\/flow-run\//, { timeout: 30000 });
+		await page.waitForURL(/\/(app|desk)\/flow-run\//, { timeout: 30000 });
 		await run_timeline().locator('[data-run-action="complete"]').waitFor({ timeout: 60000 });
 		const link = page.locator(
-			`#page-Flow\\ Run .frappe-control[data-fieldname="timeline"] a.fe-doc-link[href*="/app/customer/"]`
+			`#page-Flow\\ Run .frappe-control[data-fieldname="timeline"] a.fe-doc-link[href*="${DESK}/customer/"]`
 		);
 		assert.equal(await link.count(), 1, "a link to the updated customer");
 		assert.equal(await page.evaluate(() => cur_frm.doc.status), "running");
@@ -454,7 +457,7 @@ try {
 			docname: customer,
 			variables: "{}",
 		});
-		await page.goto(`${BASE}/app/flow-run/${report.run}`);
+		await page.goto(`${BASE}${DESK}/flow-run/${report.run}`);
 		await run_timeline().locator('[data-run-action="complete"]').waitFor({ timeout: 60000 });
 		await run_timeline().locator('[data-run-action="complete"]').click();
 		await dialog_with("result");
@@ -477,7 +480,7 @@ try {
 	});
 
 	await step("the customer's Flow Runs dialog lists the run", async () => {
-		await page.goto(`${BASE}/app/customer/${encodeURIComponent(customer)}`);
+		await page.goto(`${BASE}${DESK}/customer/${encodeURIComponent(customer)}`);
 		await page.waitForSelector('.inner-group-button[data-label="Flows"]', { timeout: 60000 });
 		await page.locator('.inner-group-button[data-label="Flows"] > button').click();
 		await page
@@ -504,7 +507,7 @@ try {
 			"on_customer_created"
 		);
 		await modal().locator(".btn-modal-primary").click();
-		await page.waitForURL(/\/app\/flow-template\/new/, { timeout: 30000 });
+		await page.waitForURL(/\/(app|desk)\/flow-template\/new/, { timeout: 30000 });
 		await page.waitForSelector(".flow-editor .fe-palette", { timeout: 60000 });
 		const doc = await page.evaluate(() => ({
 			applies_to: cur_frm.doc.applies_to,
@@ -520,7 +523,7 @@ try {
 	});
 
 	await step("the Flow Engine workspace shows its cards and chart", async () => {
-		await page.goto(`${BASE}/app/flow-engine`);
+		await page.goto(`${BASE}${DESK}/flow-engine`);
 		await page.waitForSelector(".widget.number-widget-box", { timeout: 60000 });
 		await page.waitForTimeout(2500);
 		const cards = await page.locator(".widget.number-widget-box").count();

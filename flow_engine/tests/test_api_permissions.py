@@ -4,9 +4,9 @@ import html
 import json
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 
 from flow_engine import api
+from flow_engine.compat import TestCase
 from flow_engine.tests.utils import make_template, make_user, wipe_runs
 
 PLAIN = "flow-plain@example.com"
@@ -25,7 +25,7 @@ def make_users() -> None:
 	frappe.db.commit()
 
 
-class TestApiPermissions(FrappeTestCase):
+class TestApiPermissions(TestCase):
 	@classmethod
 	def setUpClass(cls):
 		super().setUpClass()
@@ -216,7 +216,7 @@ class TestApiPermissions(FrappeTestCase):
 		self.assertEqual(api.get_run(started["run"])["steps"]["approve"]["result"], {"input": {"ok": True}})
 
 
-class TestDoctypePermissions(FrappeTestCase):
+class TestDoctypePermissions(TestCase):
 	"""Role permissions of each flow_engine doctype for the four kinds of user."""
 
 	@classmethod

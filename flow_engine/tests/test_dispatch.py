@@ -1,15 +1,15 @@
 """Document events start runs after commit, never after rollback, and cost nothing elsewhere."""
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 
+from flow_engine.compat import TestCase
 from flow_engine.dispatch import INDEX_KEY, on_document_event
 from flow_engine.tests.utils import make_template, statuses, wipe_runs
 
 WAIT = [{"id": "a", "kind": "wait"}, {"id": "b", "kind": "wait", "depends_on": ["a"]}]
 
 
-class TestDispatch(FrappeTestCase):
+class TestDispatch(TestCase):
 	def setUp(self):
 		wipe_runs()
 

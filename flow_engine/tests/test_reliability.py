@@ -9,10 +9,10 @@ from datetime import timedelta
 from unittest.mock import patch
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 from frappe.utils import now_datetime
 
 from flow_engine import runs
+from flow_engine.compat import TestCase
 from flow_engine.scheduler import drain
 from flow_engine.settings import clear_settings_cache
 from flow_engine.tests.utils import make_template, make_user, statuses, wipe_runs
@@ -55,7 +55,7 @@ DELAYED_JOBS = [
 ]
 
 
-class TestReliability(FrappeTestCase):
+class TestReliability(TestCase):
 	def setUp(self):
 		wipe_runs()
 

@@ -4,16 +4,16 @@ import json
 from datetime import timedelta
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 from frappe.utils import add_days, get_datetime, nowdate
 
+from flow_engine.compat import TestCase
 from flow_engine.scheduler import drain
 from flow_engine.tests.utils import RecordingGateway, run_steps, wipe_runs
 
 test_dependencies = ["Customer", "Item", "Company"]
 
 
-class TestResidentialOnboarding(FrappeTestCase):
+class TestResidentialOnboarding(TestCase):
 	@classmethod
 	def setUpClass(cls):
 		super().setUpClass()

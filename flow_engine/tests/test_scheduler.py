@@ -4,10 +4,10 @@ import json
 from datetime import timedelta
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_datetime, now_datetime
 
 from flow_engine import runs
+from flow_engine.compat import TestCase
 from flow_engine.scheduler import INFRASTRUCTURE_RETRY, claim, drain, process, worker_id
 from flow_engine.tests.utils import make_template, run_steps, statuses, wipe_runs
 
@@ -22,7 +22,7 @@ DELAYED = [
 ]
 
 
-class TestScheduler(FrappeTestCase):
+class TestScheduler(TestCase):
 	def setUp(self):
 		wipe_runs()
 

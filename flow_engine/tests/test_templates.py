@@ -4,9 +4,9 @@ import html
 import json
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 
 from flow_engine import runs
+from flow_engine.compat import TestCase
 from flow_engine.doctype_errors import FlowTemplateError
 from flow_engine.seeding import seed_templates
 from flow_engine.tests.utils import TEST_PREFIX, make_template, run_steps, wipe_runs
@@ -21,7 +21,7 @@ SEEDED = [
 ]
 
 
-class TestTemplates(FrappeTestCase):
+class TestTemplates(TestCase):
 	def setUp(self):
 		wipe_runs()
 

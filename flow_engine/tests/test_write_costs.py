@@ -7,11 +7,11 @@ from datetime import timedelta
 from unittest.mock import patch
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 from frappe.utils import now_datetime
 
 from flow_engine import runs
 from flow_engine.adapters.store import reserve_names
+from flow_engine.compat import TestCase
 from flow_engine.scheduler import claim, drain, purge_finished, worker_id
 from flow_engine.tests.utils import make_template, statuses, wipe_runs
 
@@ -44,7 +44,7 @@ def counted_writes():
 		yield writes
 
 
-class TestWriteCosts(FrappeTestCase):
+class TestWriteCosts(TestCase):
 	def setUp(self):
 		wipe_runs()
 

@@ -6,7 +6,10 @@ frappe.ui.form.on("Flow Step Pending", {
 		if (["failed", "cancelled"].includes(frm.doc.status)) {
 			frm.add_custom_button(__("Retry"), () =>
 				frappe
-					.call({ method: "flow_engine.api.retry_pending", args: { name: frm.doc.name } })
+					.call({
+						method: "flow_engine.api.retry_pending",
+						args: { name: frm.doc.name },
+					})
 					.then(() => frm.reload_doc())
 			);
 		}

@@ -74,7 +74,8 @@ export function kind_icon(kind, { large = false } = {}) {
 }
 
 export function doc_url(doctype, name) {
-	return `/app/${frappe.router.slug(doctype)}/${encodeURIComponent(name)}`;
+	// Frappe's own helper: /app/… on v15, /desk/… on v16
+	return frappe.utils.get_form_link(doctype, name);
 }
 
 export function doc_link(doctype, name) {
