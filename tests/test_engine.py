@@ -16,6 +16,7 @@ from flow_engine.runtime import (
 	builtin_registry,
 	idempotency_key,
 	load_definition,
+	validate_definition,
 )
 from flow_engine.runtime.ports import VirtualClock
 from flow_engine.runtime.simulator import RecordingEffects
@@ -564,3 +565,49 @@ def test_rendered_payloads_are_kept_without_webhook_secrets():
 	}
 	assert "payload" not in run.steps["pause"]
 	assert "s3cr3t" not in json.dumps(run.steps)  # the definition itself holds what its author wrote
+
+
+def builtin_engine():
+	clock = VirtualClock(START)
+	effects = RecordingEffects(clock)
+	return Engine(effects, clock, registry=builtin_registry()), effects
+
+
+def test_a_message_with_nobody_to_send_to_fails_unless_the_step_says_skip():
+	engine, effects = builtin_engine()
+	notify = {"channel": "email", "to": "{{customer.email_id}}", "subject": "Hi", "body": "Hello"}
+	run, report = engine.start(flow(step("a", "notify", payload=notify)), name="R1")
+	assert report.failed == ["a"]
+	assert run.steps["a"]["error"] == "payload.to rendered to no recipient"
+	run, report = engine.start(
+		flow(step("a", "notify", payload={**notify, "when_undeliverable": "skip"})), name="R2"
+	)
+	assert run.status == "completed" and report.failed == []
+	assert run.steps["a"]["result"] == {
+		"channel": "email",
+		"recipients": [],
+		"skipped": "payload.to rendered to no recipient",
+	}
+	assert effects.actions == []  # nothing was sent
+
+
+def test_an_unknown_channel_is_refused_even_when_undeliverable_messages_are_skipped():
+	payload = {"channel": "fax", "to": "a@example.com", "when_undeliverable": "skip"}
+	definition = {"version": 1, "steps": [{"id": "a", "kind": "notify", "payload": payload}]}
+	assert [p.field for p in validate_definition(definition)] == ["payload.channel"]
+
+
+def test_subscription_without_a_reference_is_the_customers_and_without_a_customer_a_clear_skip():
+	engine, effects = builtin_engine()
+	activate = step("a", "subscription_activate", payload={"subscription_ref": "{{variables.subscription}}"})
+	run, _report = engine.start(flow(activate), name="R1", context={"customer": {"name": "CUST-1"}})
+	assert run.status == "completed"
+	assert [(a["action"], a.get("customer"), a.get("subscription")) for a in effects.actions] == [
+		("activate_subscription", "CUST-1", None)
+	]
+	assert run.steps["a"]["result"] == {"subscription": None, "status": "Active"}
+	run, _report = engine.start(flow(activate), name="R2", context={})
+	assert run.status == "completed" and len(effects.actions) == 1
+	assert run.steps["a"]["result"] == {"skipped": "no subscription given and the run has no customer"}
+	run, _report = engine.start(flow(activate), name="R3", variables={"subscription": "SUB-9"})
+	assert effects.actions[-1]["subscription"] == "SUB-9" and "customer" not in effects.actions[-1]

@@ -17,6 +17,7 @@ from frappe.utils import now_datetime
 from flow_engine.adapters import net
 from flow_engine.compat import is_write_conflict
 from flow_engine.runtime import StepError, StoreConflict
+from flow_engine.runtime.errors import Undeliverable
 
 
 class FrappeEffects:
@@ -137,22 +138,21 @@ class FrappeEffects:
 
 		return self._once("create_dispatch_job", idempotency_key, perform, writes_document=True)
 
-	def activate_subscription(self, name: str, *, idempotency_key: str) -> dict:
+	def activate_subscription(self, name: str | None, *, idempotency_key: str, customer=None) -> dict:
 		def perform():
-			if not frappe.db.exists("Subscription", name):
-				raise StepError(f"Subscription {name} does not exist", retryable=False)
-			doc = frappe.get_doc("Subscription", name)
+			subscription = name or _pending_subscription(customer)
+			if subscription is None:
+				return {"skipped": _("Customer {0} has no subscription to activate").format(customer)}
+			if not frappe.db.exists("Subscription", subscription):
+				raise StepError(f"Subscription {subscription} does not exist", retryable=False)
+			doc = frappe.get_doc("Subscription", subscription)
 			before = doc.status
-			if doc.status == "Cancelled":
-				doc.flags.ignore_permissions = True
-				doc.restart_subscription()
-			elif doc.status != "Active":
-				doc.flags.ignore_permissions = True
-				doc.process()
-			status = frappe.db.get_value("Subscription", name, "status")
+			doc.flags.ignore_permissions = True
+			_activate(doc)
+			status = frappe.db.get_value("Subscription", subscription, "status")
 			if status != "Active":
-				raise StepError(f"Subscription {name} is {status}, not Active", retryable=False)
-			return {"doctype": "Subscription", "name": name, "status": status, "was": before}
+				raise StepError(f"Subscription {subscription} is {status}, not Active", retryable=False)
+			return {"doctype": "Subscription", "name": subscription, "status": status, "was": before}
 
 		return self._once("activate_subscription", idempotency_key, perform)
 
@@ -199,7 +199,7 @@ class FrappeEffects:
 					delayed=True,
 				)
 			except frappe.InvalidEmailAddressError as exc:
-				raise StepError(f"invalid email address: {exc}", retryable=False) from None
+				raise Undeliverable(f"invalid email address: {exc}") from None
 			return {"queued": len(recipients)}
 
 		return self._once("send_email", idempotency_key, perform)
@@ -234,7 +234,7 @@ class FrappeEffects:
 				log.insert(ignore_permissions=True)
 				notified.append(user_id)
 			if not notified:
-				raise StepError(f"no user among {', '.join(users)}", retryable=False)
+				raise Undeliverable(f"no user among {', '.join(users)}")
 			return {"notified": notified}
 
 		return self._once("notify_in_app", idempotency_key, perform)
@@ -277,6 +277,48 @@ def _drop_missing_links(doc, fieldnames) -> None:
 			doc.set(fieldname, None)
 
 
+# Subscription statuses that need no activation, or cannot have one (named alike in v15 and v16;
+# the trial is "Trialling" in v15 and "Trialing" in v16, so it is recognised by its dates instead).
+_SETTLED_SUBSCRIPTION = ("Active", "Completed")
+
+
+def _pending_subscription(customer: str | None) -> str | None:
+	"""The customer's newest subscription that is not active yet (cancelled ones last)."""
+	if not customer:
+		return None
+	rows = frappe.get_all(
+		"Subscription",
+		filters={"party_type": "Customer", "party": customer, "status": ("not in", _SETTLED_SUBSCRIPTION)},
+		fields=["name", "status"],
+		order_by="creation desc",
+	)
+	rows.sort(key=lambda row: row.status == "Cancelled")
+	return rows[0].name if rows else None
+
+
+def _activate(doc) -> None:
+	"""Make an ERPNext Subscription active from today; its billing then follows ERPNext's own rules
+	(the daily subscription job generates the invoices)."""
+	from frappe.utils import add_days, getdate, nowdate
+
+	if doc.status == "Cancelled":
+		doc.restart_subscription()
+		return
+	today = getdate(nowdate())
+	if doc.trial_period_end and getdate(doc.trial_period_end) >= today:
+		# in its trial: the trial ends yesterday (or, begun today, is dropped)
+		yesterday = add_days(today, -1)
+		if doc.trial_period_start and getdate(doc.trial_period_start) <= yesterday:
+			doc.trial_period_end = yesterday
+		else:
+			doc.trial_period_start = doc.trial_period_end = None
+		doc.update_subscription_period(today)
+		doc.set_subscription_status()
+		doc.save()
+	if doc.status != "Active":
+		doc.process()
+
+
 def _insert(doc) -> None:
 	try:
 		doc.insert(ignore_permissions=True)
@@ -299,7 +341,7 @@ def _send_sms(recipients: list[str], body: str, timeout: float) -> dict:
 	"""Through SMS Settings, like frappe's send_sms, but with a timeout and errors that surface."""
 	settings = frappe.get_doc("SMS Settings", "SMS Settings")
 	if not settings.sms_gateway_url:
-		raise StepError("SMS Settings has no gateway URL", retryable=False)
+		raise Undeliverable("SMS Settings has no gateway URL")
 	import requests
 	from frappe.core.doctype.sms_settings.sms_settings import (
 		create_sms_log,

@@ -31,6 +31,7 @@ from .limits import (
 )
 from .rendering import is_template, template_syntax_error
 from .retry import retry_problems
+from .trigger_fields import sync_trigger
 
 SCHEMA_VERSION = 1
 
@@ -211,21 +212,12 @@ def _read_record(record: Mapping):
 			[Problem(None, "flow_definition", f"must be a JSON object, not {_type_name(inner)}")],
 		)
 	data = dict(inner)
-	trigger = (
-		dict(data.get("trigger") or {})
-		if isinstance(data.get("trigger") or {}, Mapping)
-		else data.get("trigger")
-	)
+	# The record's trigger fields and the definition's trigger must agree (trigger_fields.py).
+	synced = sync_trigger(record, data.get("trigger"))
+	if synced.problems:
+		return None, None, synced.problems
+	trigger = synced.trigger
 	if isinstance(trigger, dict):
-		# The record's own fields win: they are what the desk form shows and edits.
-		if record.get("trigger_event"):
-			trigger["event"] = record["trigger_event"]
-		if record.get("trigger_condition") not in (None, ""):
-			trigger["condition"] = record["trigger_condition"]
-		if record.get("trigger_doctype"):
-			trigger["doctype"] = record["trigger_doctype"]
-		if record.get("trigger_field"):
-			trigger["field"] = record["trigger_field"]
 		if not trigger.get("doctype") and record.get("applies_to"):
 			event = get_event(trigger.get("event"))
 			if event and event.needs_doctype:

@@ -58,6 +58,15 @@ class StepError(Exception):
 		self.retryable = retryable
 
 
+class Undeliverable(StepError):
+	"""A message with nobody to send it to, or a channel this site has not set up (SMS Settings
+	without a gateway). Another attempt cannot fix it; a notify step set to `when_undeliverable:
+	skip` completes noting why instead of failing."""
+
+	def __init__(self, message: str):
+		super().__init__(message, retryable=False)
+
+
 class StoreConflict(Exception):
 	"""Raised by an effect when the store aborted the whole transaction under it (a deadlock, a
 	write conflict with another worker). Nothing of the attempt is left, so it is not a step

@@ -76,7 +76,12 @@ class Effects(Protocol):
 	) -> dict:
 		"""Returns {"status_code": int, "body": str}; raises StepError on a network failure."""
 
-	def activate_subscription(self, name: str, *, idempotency_key: str) -> dict: ...
+	def activate_subscription(
+		self, name: str | None, *, idempotency_key: str, customer: str | None = None
+	) -> dict:
+		"""`name`, or (when None) the customer's subscription that is not active yet; a result with
+		`skipped` when there is none."""
+		...
 
 	def assign(
 		self, doctype: str, name: str, users: list[str], *, description: str, idempotency_key: str

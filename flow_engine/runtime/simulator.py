@@ -94,10 +94,9 @@ class RecordingEffects:
 		args = {"doctype": doctype, "name": name, "users": users, "description": description}
 		return self._record("assign", idempotency_key, args, {"assigned_to": users})
 
-	def activate_subscription(self, name, *, idempotency_key):
-		return self._record(
-			"activate_subscription", idempotency_key, {"subscription": name}, {"status": "Active"}
-		)
+	def activate_subscription(self, name, *, idempotency_key, customer=None):
+		args = {"subscription": name} if name else {"customer": customer}
+		return self._record("activate_subscription", idempotency_key, args, {"status": "Active"})
 
 
 class MemoryStore:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from ..conditions import OPERATORS, evaluate_field_condition
-from ..errors import StepError
+from ..errors import StepError, Undeliverable
 from .registry import FieldSpec, KindRegistry, KindSpec, StepCall, StepOutcome
 
 CONDITION_OPERATORS = tuple(OPERATORS)
@@ -87,27 +87,35 @@ def run_issue(call: StepCall) -> StepOutcome:
 def run_notify(call: StepCall) -> StepOutcome:
 	channel = call.payload.get("channel") or "email"
 	recipients = split_recipients(call.payload.get("to"))
+	try:
+		sent = _send(call, channel, recipients)
+	except Undeliverable as exc:
+		if call.payload.get("when_undeliverable") != "skip":
+			raise
+		return StepOutcome(result={"channel": channel, "recipients": recipients, "skipped": str(exc)})
+	return StepOutcome(result={"channel": channel, "recipients": recipients, **dict(sent or {})})
+
+
+def _send(call: StepCall, channel: str, recipients: list[str]) -> dict | None:
+	if channel not in NOTIFY_CHANNELS:
+		raise StepError(f"payload.channel: unknown channel {channel!r}", retryable=False)
 	if not recipients:
-		raise StepError("payload.to rendered to no recipient", retryable=False)
+		raise Undeliverable("payload.to rendered to no recipient")
 	subject = str(call.payload.get("subject") or "")
 	body = str(call.payload.get("body") or "")
-	template = call.payload.get("template_id") or None
 	key = call.idempotency_key
 	if channel == "email":
-		sent = call.effects.send_email(
+		template = call.payload.get("template_id") or None
+		return call.effects.send_email(
 			recipients, subject, body, idempotency_key=key, template=template, reference=call.reference
 		)
-	elif channel == "sms":
+	if channel == "sms":
 		if not body:
 			raise StepError("payload.body rendered empty", retryable=False)
-		sent = call.effects.send_sms(recipients, body, idempotency_key=key)
-	elif channel == "in_app":
-		sent = call.effects.notify_in_app(
-			recipients, subject or body[:140], body, idempotency_key=key, reference=call.reference
-		)
-	else:
-		raise StepError(f"payload.channel: unknown channel {channel!r}", retryable=False)
-	return StepOutcome(result={"channel": channel, "recipients": recipients, **dict(sent or {})})
+		return call.effects.send_sms(recipients, body, idempotency_key=key)
+	return call.effects.notify_in_app(
+		recipients, subject or body[:140], body, idempotency_key=key, reference=call.reference
+	)
 
 
 RETRYABLE_HTTP_STATUS = frozenset({408, 425, 429})
@@ -149,8 +157,15 @@ def run_erp_update(call: StepCall) -> StepOutcome:
 
 
 def run_subscription_activate(call: StepCall) -> StepOutcome:
-	name = _required_text(call, "subscription_ref")
-	done = call.effects.activate_subscription(name, idempotency_key=call.idempotency_key)
+	"""The subscription named, or else the run's customer's subscription that is not active yet."""
+	name = str(call.payload.get("subscription_ref") or "").strip() or None
+	customer = call.context.get("customer") or {}
+	customer = customer.get("name") if isinstance(customer, Mapping) else None
+	if not name and not customer:
+		return StepOutcome(result={"skipped": "no subscription given and the run has no customer"})
+	done = call.effects.activate_subscription(
+		name, customer=None if name else customer, idempotency_key=call.idempotency_key
+	)
 	return StepOutcome(result={"subscription": name, **dict(done or {})})
 
 
@@ -249,6 +264,14 @@ BUILTIN_KINDS = (
 			FieldSpec("template_id", "data", "Email template"),
 			FieldSpec("subject", "data", "Subject"),
 			FieldSpec("body", "text", "Message"),
+			FieldSpec(
+				"when_undeliverable",
+				"select",
+				"When it cannot be sent",
+				options=("fail", "skip"),
+				description="No recipient, or a channel this site has not set up (SMS without a gateway): "
+				"fail the step (the default), or complete it saying why",
+			),
 		),
 		side_effect=True,
 		description="Send an email, an SMS or an in-app notification",
@@ -331,8 +354,8 @@ BUILTIN_KINDS = (
 				"subscription_ref",
 				"data",
 				"Subscription",
-				required=True,
-				description="e.g. {{variables.subscription}}",
+				description="e.g. {{variables.subscription}}; empty: the customer's subscription that is "
+				"not active yet (none: the step completes saying so)",
 			),
 		),
 		side_effect=True,

@@ -9,6 +9,8 @@ from frappe.model.document import Document
 
 from flow_engine.doctype_errors import FlowTemplateError
 from flow_engine.runtime import DefinitionError, load_definition, registry
+from flow_engine.runtime.definition import strict_json_loads
+from flow_engine.runtime.trigger_fields import sync_trigger
 
 
 class FlowTemplate(Document):
@@ -25,22 +27,43 @@ class FlowTemplate(Document):
 		event_map()  # events added by other apps are known to the validator
 		if not self.flow_definition or not self.flow_definition.strip():
 			self.flow_definition = json.dumps({"version": 1, "steps": []})
+		self.sync_trigger()
 		try:
 			definition = load_definition(template_definition(self), registry)
 		except DefinitionError as exc:
 			frappe.throw(problems_message(exc), FlowTemplateError, title=_("Invalid flow"))
-		raw = dict(definition.raw)
-		trigger = {"event": self.trigger_event, "condition": self.trigger_condition or ""}
-		doctype = definition.trigger.doctype or self.trigger_doctype
-		if doctype:
-			trigger["doctype"] = doctype
-		if self.trigger_field:
-			trigger["field"] = self.trigger_field
-		raw["trigger"] = trigger
-		self.flow_definition = json.dumps(raw, indent=1, ensure_ascii=False)
 		self.step_count = len(definition.steps)
 		if self.is_active and self.has_value_changed("is_active"):
 			self.disabled_reason = None
+
+	def sync_trigger(self):
+		"""The trigger fields and the definition's `trigger` are one source of truth: what is given
+		in one place fills the other, a disagreement is refused (runtime/trigger_fields.py)."""
+		from flow_engine.runs import problems_message
+
+		try:
+			raw = strict_json_loads(self.flow_definition)
+		except ValueError:
+			return  # load_definition reports it, with the line and column
+		if not isinstance(raw, dict):
+			return
+		before = self.get_doc_before_save()
+		before_trigger = None
+		if before:
+			try:
+				before_trigger = (strict_json_loads(before.flow_definition or "{}") or {}).get("trigger")
+			except (ValueError, AttributeError):
+				before_trigger = None
+		synced = sync_trigger(
+			self.as_dict(), raw.get("trigger"), before.as_dict() if before else None, before_trigger
+		)
+		if synced.problems:
+			frappe.throw(
+				problems_message(DefinitionError(synced.problems)), FlowTemplateError, title=_("Invalid flow")
+			)
+		self.update(synced.fields)
+		raw["trigger"] = synced.trigger
+		self.flow_definition = json.dumps(raw, indent=1, ensure_ascii=False)
 
 	def validate_unique_name(self):
 		duplicate = frappe.db.get_value(

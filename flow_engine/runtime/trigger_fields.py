@@ -1,0 +1,140 @@
+"""One source of truth for a template's trigger: its form fields and its definition's `trigger`.
+
+A Flow Template carries the trigger twice: as fields a person edits in the desk (Trigger Event,
+Trigger Condition, Trigger DocType, Trigger Field) and inside `flow_definition.trigger`, which is
+what a file exported, validated and simulated carries. Neither may silently overwrite the other:
+
+- a value given in one place only fills the other;
+- a value given in both places must agree (conditions are compared as JSON data);
+- on an update, the side that changed since the last save wins over the side that did not;
+  both changed to different values is refused.
+
+An empty value in the definition (absent, null or "") means "not given" there. An empty field is
+"not given" on a new template, and "cleared" when it held a value before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import Problem
+
+# (key in the definition's trigger, field of the template, label of the field)
+TRIGGER_FIELDS = (
+	("event", "trigger_event", "Trigger Event"),
+	("condition", "trigger_condition", "Trigger Condition"),
+	("doctype", "trigger_doctype", "Trigger DocType"),
+	("field", "trigger_field", "Trigger Field"),
+)
+DEFAULT_EVENT = "manual"
+
+
+@dataclass
+class TriggerSync:
+	trigger: dict  # the definition's trigger as it is to be stored
+	fields: dict  # the template's trigger fields as they are to be stored
+	problems: list[Problem] = field(default_factory=list)
+
+
+def sync_trigger(
+	fields: Mapping,
+	trigger,
+	before_fields: Mapping | None = None,
+	before_trigger=None,
+) -> TriggerSync:
+	"""Reconcile the trigger fields with the definition's trigger (see the module's docstring).
+
+	`before_*`: the stored values, for an update; None for a new template. A trigger that is not an
+	object is returned as it is, for validation to report."""
+	fields = dict(fields)
+	if trigger is not None and not isinstance(trigger, Mapping):
+		return TriggerSync(trigger, {name: fields.get(name) for _k, name, _l in TRIGGER_FIELDS})
+	trigger = dict(trigger or {})
+	before_trigger = before_trigger if isinstance(before_trigger, Mapping) else {}
+	is_new = before_fields is None
+	before_fields = before_fields or {}
+	out_fields, problems = {}, []
+	for key, name, label in TRIGGER_FIELDS:
+		in_field, in_definition = fields.get(name), trigger.get(key)
+		field_given, definition_given = not _empty(in_field), not _empty(in_definition)
+		field_changed = not is_new and _comparable(in_field) != _comparable(before_fields.get(name))
+		definition_changed = _comparable(in_definition) != _comparable(before_trigger.get(key))
+		if definition_given and (field_given or field_changed):
+			if _comparable(in_field) != _comparable(in_definition):
+				if not is_new and field_changed and not definition_changed:
+					definition_given = False  # the field was edited: it wins
+				elif not is_new and definition_changed and not field_changed:
+					field_given = False  # the definition was edited: it wins
+				else:
+					problems.append(_disagreement(key, label, in_field, in_definition))
+					out_fields[name] = in_field
+					continue
+		if definition_given and field_given:
+			out_fields[name] = in_field  # they agree: each is kept as it was sent
+		elif definition_given:
+			out_fields[name] = _as_field(key, in_definition)
+		elif field_given:
+			out_fields[name] = in_field
+			trigger[key] = _as_definition(key, in_field)
+		else:
+			out_fields[name] = DEFAULT_EVENT if key == "event" else in_field
+			if key == "event":
+				trigger[key] = DEFAULT_EVENT
+			else:
+				trigger.pop(key, None)
+	return TriggerSync(trigger, out_fields, problems)
+
+
+def _empty(value) -> bool:
+	return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _comparable(value):
+	"""Values as data: a condition as parsed JSON, whatever its spacing; empty as None."""
+	if _empty(value):
+		return None
+	if isinstance(value, str):
+		try:
+			return json.dumps(json.loads(value), sort_keys=True)
+		except ValueError:
+			return value.strip()
+	try:
+		return json.dumps(value, sort_keys=True)
+	except (TypeError, ValueError):
+		return repr(value)
+
+
+def _as_field(key: str, value):
+	"""A definition value as field text (a condition object as its JSON)."""
+	if key == "condition" and not isinstance(value, str):
+		return json.dumps(value, ensure_ascii=False)
+	return value
+
+
+def _as_definition(key: str, value):
+	"""A field value in the definition: a condition as JSON data when it parses (validation
+	reports it otherwise), the rest as it is."""
+	if key == "condition" and isinstance(value, str):
+		try:
+			return json.loads(value)
+		except ValueError:
+			return value
+	return value
+
+
+def _disagreement(key: str, label: str, in_field, in_definition) -> Problem:
+	return Problem(
+		None,
+		f"trigger.{key}",
+		f"the definition says {_shown(in_definition)} but {label} says {_shown(in_field)}: "
+		"give the same value in both, or in one place only",
+	)
+
+
+def _shown(value) -> str:
+	if _empty(value):
+		return "nothing"
+	text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+	return repr(text if len(text) <= 120 else text[:119] + "…")
