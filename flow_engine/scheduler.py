@@ -111,18 +111,19 @@ def drain(
 	stats = DrainStats(worker or worker_id())
 	started = time.monotonic()
 	deadline = started + budget
-	while time.monotonic() < deadline:
-		names = _claim_retrying(batch_size, stats.worker, int(settings.lease_seconds), starts_only)
-		if not names:
-			break
-		stats.batches += 1
-		stats.claimed += len(names)
-		for index, name in enumerate(names):
-			if time.monotonic() >= deadline:
-				release(names[index:], stats.worker)
+	with _read_committed():
+		while time.monotonic() < deadline:
+			names = _claim_retrying(batch_size, stats.worker, int(settings.lease_seconds), starts_only)
+			if not names:
 				break
-			outcome = process(name, stats.worker)
-			setattr(stats, outcome, getattr(stats, outcome) + 1)
+			stats.batches += 1
+			stats.claimed += len(names)
+			for index, name in enumerate(names):
+				if time.monotonic() >= deadline:
+					release(names[index:], stats.worker)
+					break
+				outcome = process(name, stats.worker)
+				setattr(stats, outcome, getattr(stats, outcome) + 1)
 	stats.seconds = round(time.monotonic() - started, 3)
 	return stats
 
@@ -152,34 +153,49 @@ _ISOLATION_LEVELS = {"REPEATABLE-READ", "READ-COMMITTED", "READ-UNCOMMITTED", "S
 
 @contextmanager
 def _read_committed():
-	"""Run the claim's transaction in READ COMMITTED, then return to the session's level.
+	"""Run the drain's transactions (claims and steps) in READ COMMITTED, then give the session
+	its own level back.
 
-	Under REPEATABLE READ, the claim's `UPDATE … WHERE name IN (…)` may scan the primary key (a
-	small table) and lock every row it reads, rows another worker has just claimed included: two
-	workers then deadlock. READ COMMITTED locks only the rows it updates. Steps themselves still
-	run at the session's level (REPEATABLE READ by default), as the rest of Frappe does.
+	- The claim: under REPEATABLE READ its `UPDATE … WHERE name IN (…)` may scan the primary key
+	  (a small table) and lock every row it reads, rows another worker has just claimed included:
+	  two workers then deadlock. READ COMMITTED locks only the rows it updates.
+	- The steps: each row and its run are locked (`FOR UPDATE`) before anything is read, so a step
+	  sees a stable run either way. Under REPEATABLE READ with MariaDB 11's default snapshot
+	  isolation, every locking read of a row another worker committed since this transaction's
+	  first read fails with error 1020, and Frappe locks its naming series that way: workers
+	  creating documents of one series conflicted on most attempts. READ COMMITTED reads the
+	  latest committed row instead, as MariaDB 10 did under REPEATABLE READ.
 	"""
+	if frappe.local.flags.get("flow_engine_read_committed"):
+		yield  # already inside a drain
+		return
 	previous = frappe.db.sql("select @@session.tx_isolation")[0][0]
 	if previous not in _ISOLATION_LEVELS:
 		previous = "REPEATABLE-READ"
 	frappe.db.sql("set session transaction isolation level read committed")
-	frappe.db.commit()  # the claim's transaction starts at the new level
+	frappe.db.commit()  # the next transaction starts at the new level
+	frappe.local.flags.flow_engine_read_committed = True
 	try:
 		yield
 	except BaseException:
 		frappe.db.rollback()
 		raise
 	finally:
+		frappe.local.flags.flow_engine_read_committed = False
 		frappe.db.sql(f"set session transaction isolation level {previous.replace('-', ' ').lower()}")
 		frappe.db.commit()
 
 
 def _claim(batch_size: int, worker: str, lease_seconds: int, starts_only: bool) -> list[str]:
 	now = now_datetime()
-	action = " and action = 'start'" if starts_only else ""
+	scope = " and action = 'start'" if starts_only else ""
+	since = frappe.flags.flow_engine_rows_since
+	if since:
+		# the Frappe tier runs on copies of real sites: its drains leave the site's own rows alone
+		scope += f" and creation >= {frappe.db.escape(str(since))}"
 	rows = frappe.db.sql(
 		f"""select name, trigger_at from `tabFlow Step Pending`
-		where status = 'pending' and trigger_at <= %s{action}
+		where status = 'pending' and trigger_at <= %s{scope}
 		order by trigger_at, name limit %s for update skip locked""",
 		(now, batch_size),
 	)
@@ -187,7 +203,7 @@ def _claim(batch_size: int, worker: str, lease_seconds: int, starts_only: bool) 
 	if len(rows) < batch_size:
 		expired = frappe.db.sql(
 			f"""select name, trigger_at from `tabFlow Step Pending`
-			where status = 'running' and lease_expires_at < %s{action}
+			where status = 'running' and lease_expires_at < %s{scope}
 			order by trigger_at, name limit %s for update skip locked""",
 			(now, batch_size - len(rows)),
 		)
@@ -358,11 +374,13 @@ def purge_finished(batch: int = 10_000) -> int:
 	if days <= 0:
 		return 0
 	before = now_datetime() - timedelta(days=days)
+	since = frappe.flags.flow_engine_rows_since
+	scope = f" and creation >= {frappe.db.escape(str(since))}" if since else ""  # see _claim
 	deleted = 0
 	while True:
 		frappe.db.sql(
-			"""delete from `tabFlow Step Pending`
-			where status in ('completed', 'cancelled') and modified < %s limit %s""",
+			f"""delete from `tabFlow Step Pending`
+			where status in ('completed', 'cancelled') and modified < %s{scope} limit %s""",
 			(before, batch),
 		)
 		count = frappe.db.sql("select row_count()")[0][0]

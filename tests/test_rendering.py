@@ -230,3 +230,12 @@ def test_render_never_raises_and_returns_text(pieces, context):
 	text = render(template, {"doc": context, "customer": {}})
 	assert isinstance(text, str)
 	assert len(text) <= 200_000
+
+
+def test_an_empty_field_renders_empty_not_none():
+	# documents carry None for empty fields: a message must not go to "None"
+	context = {"customer": {"mobile_no": None, "count": 0, "flag": False}}
+	assert render("{{customer.mobile_no}}", context) == ""
+	assert render("to {{customer.mobile_no}}!", context) == "to !"
+	assert render("{{customer.count}} {{customer.flag}}", context) == "0 False"
+	assert render("{{customer.mobile_no or 'none given'}}", context) == "none given"

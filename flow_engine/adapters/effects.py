@@ -148,7 +148,9 @@ class FrappeEffects:
 			doc = frappe.get_doc("Subscription", subscription)
 			before = doc.status
 			doc.flags.ignore_permissions = True
-			_activate(doc)
+			waiting = _activate(doc)
+			if waiting:
+				return {"doctype": "Subscription", "name": subscription, "status": before, **waiting}
 			status = frappe.db.get_value("Subscription", subscription, "status")
 			if status != "Active":
 				raise StepError(f"Subscription {subscription} is {status}, not Active", retryable=False)
@@ -277,8 +279,8 @@ def _drop_missing_links(doc, fieldnames) -> None:
 			doc.set(fieldname, None)
 
 
-# Subscription statuses that need no activation, or cannot have one (named alike in v15 and v16;
-# the trial is "Trialling" in v15 and "Trialing" in v16, so it is recognised by its dates instead).
+# Subscription statuses that need no activation (named alike in v15 and v16; the trial is
+# "Trialling" in v15 and "Trialing" in v16, so it is recognised by its dates instead).
 _SETTLED_SUBSCRIPTION = ("Active", "Completed")
 
 
@@ -296,27 +298,24 @@ def _pending_subscription(customer: str | None) -> str | None:
 	return rows[0].name if rows else None
 
 
-def _activate(doc) -> None:
-	"""Make an ERPNext Subscription active from today; its billing then follows ERPNext's own rules
-	(the daily subscription job generates the invoices)."""
-	from frappe.utils import add_days, getdate, nowdate
+def _activate(doc) -> dict | None:
+	"""Make an ERPNext Subscription active from today (its billing then follows ERPNext's own
+	rules), or say why it cannot be: ERPNext does not let a trial be shortened (its dates are set
+	only once), so a subscription in its trial becomes active when the trial ends."""
+	from frappe.utils import getdate, nowdate
 
 	if doc.status == "Cancelled":
 		doc.restart_subscription()
-		return
-	today = getdate(nowdate())
-	if doc.trial_period_end and getdate(doc.trial_period_end) >= today:
-		# in its trial: the trial ends yesterday (or, begun today, is dropped)
-		yesterday = add_days(today, -1)
-		if doc.trial_period_start and getdate(doc.trial_period_start) <= yesterday:
-			doc.trial_period_end = yesterday
-		else:
-			doc.trial_period_start = doc.trial_period_end = None
-		doc.update_subscription_period(today)
-		doc.set_subscription_status()
-		doc.save()
+		return None
+	if doc.trial_period_end and getdate(doc.trial_period_end) >= getdate(nowdate()):
+		return {
+			"skipped": _("Subscription {0} is in its trial until {1}: ERPNext makes it active then").format(
+				doc.name, doc.trial_period_end
+			)
+		}
 	if doc.status != "Active":
 		doc.process()
+	return None
 
 
 def _insert(doc) -> None:

@@ -38,11 +38,21 @@ class _Budget:
 			raise SecurityError(f"template loops over more than {MAX_RANGE_ITEMS} items")
 
 
+def _empty_for_none(value):
+	return "" if value is None else value
+
+
 class FlowTemplateEnvironment(ImmutableSandboxedEnvironment):
 	intercepted_binops = frozenset({"*", "**", "%", "+"})
 
 	def __init__(self):
-		super().__init__(undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=True)
+		# an empty field (None in a document) renders empty, like an unknown path, not as "None"
+		super().__init__(
+			undefined=ChainableUndefined,
+			autoescape=False,
+			keep_trailing_newline=True,
+			finalize=_empty_for_none,
+		)
 		self.globals.pop("lipsum", None)
 		self.globals["range"] = self._bounded_range
 		for name in _WIDTH_FILTERS:

@@ -6,12 +6,11 @@ import json
 import frappe
 
 from flow_engine import api
-from flow_engine.compat import TestCase
-from flow_engine.tests.utils import make_template, make_user, wipe_runs
+from flow_engine.tests.utils import FlowTestCase, make_template, make_user, own_email, wipe_runs
 
-PLAIN = "flow-plain@example.com"
-MANAGER = "flow-manager@example.com"
-SYSTEM = "flow-system@example.com"
+PLAIN = own_email("plain")
+MANAGER = own_email("manager")
+SYSTEM = own_email("system")
 WAITING = [
 	{"id": "approve", "kind": "wait", "trigger": {"type": "manual"}},
 	{"id": "after", "kind": "wait", "depends_on": ["approve"]},
@@ -25,7 +24,7 @@ def make_users() -> None:
 	frappe.db.commit()
 
 
-class TestApiPermissions(TestCase):
+class TestApiPermissions(FlowTestCase):
 	@classmethod
 	def setUpClass(cls):
 		super().setUpClass()
@@ -155,7 +154,7 @@ class TestApiPermissions(TestCase):
 		self.assertEqual(actual, expected)
 
 	def test_a_user_who_cannot_write_the_document_cannot_start_or_see_its_runs(self):
-		other = make_user("flow-other@example.com", ["Desk User"])
+		other = make_user(own_email("other"), ["Desk User"])
 		frappe.db.commit()
 		run = self.started_run()
 		frappe.db.commit()
@@ -216,7 +215,7 @@ class TestApiPermissions(TestCase):
 		self.assertEqual(api.get_run(started["run"])["steps"]["approve"]["result"], {"input": {"ok": True}})
 
 
-class TestDoctypePermissions(TestCase):
+class TestDoctypePermissions(FlowTestCase):
 	"""Role permissions of each flow_engine doctype for the four kinds of user."""
 
 	@classmethod

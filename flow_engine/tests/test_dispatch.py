@@ -2,14 +2,13 @@
 
 import frappe
 
-from flow_engine.compat import TestCase
 from flow_engine.dispatch import INDEX_KEY, on_document_event
-from flow_engine.tests.utils import make_template, statuses, wipe_runs
+from flow_engine.tests.utils import FlowTestCase, make_template, statuses, wipe_runs
 
 WAIT = [{"id": "a", "kind": "wait"}, {"id": "b", "kind": "wait", "depends_on": ["a"]}]
 
 
-class TestDispatch(TestCase):
+class TestDispatch(FlowTestCase):
 	def setUp(self):
 		wipe_runs()
 

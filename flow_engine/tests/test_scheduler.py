@@ -7,9 +7,8 @@ import frappe
 from frappe.utils import get_datetime, now_datetime
 
 from flow_engine import runs
-from flow_engine.compat import TestCase
 from flow_engine.scheduler import INFRASTRUCTURE_RETRY, claim, drain, process, worker_id
-from flow_engine.tests.utils import make_template, run_steps, statuses, wipe_runs
+from flow_engine.tests.utils import FlowTestCase, created_here, make_template, run_steps, statuses, wipe_runs
 
 DELAYED = [
 	{"id": "now", "kind": "wait"},
@@ -22,7 +21,7 @@ DELAYED = [
 ]
 
 
-class TestScheduler(TestCase):
+class TestScheduler(FlowTestCase):
 	def setUp(self):
 		wipe_runs()
 
@@ -221,7 +220,7 @@ class TestScheduler(TestCase):
 				process(name, "first-worker")
 		fired = frappe.get_all("Flow Step Pending", filters={"step_id": "later"}, pluck="status")
 		self.assertEqual(sorted(fired), ["completed"] * 6)
-		self.assertEqual(frappe.db.count("Flow Run", {"status": "completed"}), 6)
+		self.assertEqual(frappe.db.count("Flow Run", {"status": "completed", **created_here()}), 6)
 
 	def test_firing_twice_executes_once(self):
 		template = make_template(

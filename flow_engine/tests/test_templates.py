@@ -6,10 +6,9 @@ import json
 import frappe
 
 from flow_engine import runs
-from flow_engine.compat import TestCase
 from flow_engine.doctype_errors import FlowTemplateError
 from flow_engine.seeding import seed_templates
-from flow_engine.tests.utils import TEST_PREFIX, make_template, run_steps, wipe_runs
+from flow_engine.tests.utils import TEST_PREFIX, FlowTestCase, make_template, run_steps, wipe_runs
 
 SEEDED = [
 	"fiber_install",
@@ -21,7 +20,7 @@ SEEDED = [
 ]
 
 
-class TestTemplates(TestCase):
+class TestTemplates(FlowTestCase):
 	def setUp(self):
 		wipe_runs()
 
@@ -75,7 +74,9 @@ class TestTemplates(TestCase):
 		self.assertIn("flow: trigger.doctype: required for event on_update", str(caught.exception))
 		name = make_template("applies to", [], trigger_event="on_update", applies_to="ToDo")
 		definition = json.loads(frappe.db.get_value("Flow Template", name, "flow_definition"))
-		self.assertEqual(definition["trigger"], {"event": "on_update", "condition": "", "doctype": "ToDo"})
+		# the definition keeps what was given (applies_to stands in for the doctype when it runs)
+		self.assertEqual(definition["trigger"], {"event": "on_update"})
+		self.assertEqual(frappe.db.get_value("Flow Template", name, "trigger_doctype"), None)
 
 	def test_version_bumps_and_step_count(self):
 		name = make_template("versions", [{"id": "a", "kind": "wait"}, {"id": "b", "kind": "wait"}])

@@ -11,9 +11,8 @@ from frappe.utils import now_datetime
 
 from flow_engine import runs
 from flow_engine.adapters.store import reserve_names
-from flow_engine.compat import TestCase
 from flow_engine.scheduler import claim, drain, purge_finished, worker_id
-from flow_engine.tests.utils import make_template, statuses, wipe_runs
+from flow_engine.tests.utils import FlowTestCase, make_template, statuses, wipe_runs
 
 DELAYED = [
 	{"id": "now", "kind": "wait"},
@@ -44,7 +43,7 @@ def counted_writes():
 		yield writes
 
 
-class TestWriteCosts(TestCase):
+class TestWriteCosts(FlowTestCase):
 	def setUp(self):
 		wipe_runs()
 
@@ -177,6 +176,25 @@ class TestWriteCosts(TestCase):
 		self.assertEqual(set(levels), {"READ-COMMITTED"})
 		self.assertEqual(frappe.db.sql("select @@session.tx_isolation")[0][0], "REPEATABLE-READ")
 
+	def test_a_drain_fires_its_steps_in_read_committed_too(self):
+		# MariaDB 11's snapshot isolation makes REPEATABLE READ workers that create documents of one
+		# naming series fail on most attempts (error 1020): the drain's transactions read committed
+		template = make_template("steps read committed", DELAYED)
+		run, _report = runs.start_run(template)
+		frappe.db.commit()
+		levels = []
+		real_fire = runs.fire_step
+
+		def fire(*args, **kwargs):
+			levels.append(frappe.db.sql("select @@session.tx_isolation")[0][0])
+			return real_fire(*args, **kwargs)
+
+		due = frappe.db.get_value("Flow Step Pending", {"flow_run": run.name}, "trigger_at")
+		with self.freeze_time(due + timedelta(seconds=1)), patch("flow_engine.runs.fire_step", fire):
+			stats = drain(budget_seconds=10)
+		self.assertEqual((stats.completed, levels), (1, ["READ-COMMITTED"]))
+		self.assertEqual(frappe.db.sql("select @@session.tx_isolation")[0][0], "REPEATABLE-READ")
+
 	def test_purge_deletes_only_old_fired_and_cancelled_rows(self):
 		old = now_datetime() - timedelta(days=31)
 		recent = now_datetime() - timedelta(days=29)
@@ -188,23 +206,27 @@ class TestWriteCosts(TestCase):
 			"old running": ("running", old),
 			"recent completed": ("completed", recent),
 		}
+		names = []
 		for step_id, (status, modified) in rows.items():
+			names.append(frappe.generate_hash(length=12))
 			frappe.db.sql(
 				"""insert into `tabFlow Step Pending` (name, action, step_id, status, trigger_at, retry_count,
 				creation, modified, owner, modified_by, docstatus)
 				values (%s, 'fire', %s, %s, %s, 0, %s, %s, 'Administrator', 'Administrator', 0)""",
-				(frappe.generate_hash(length=12), step_id, status, modified, modified, modified),
+				(names[-1], step_id, status, modified, now_datetime(), modified),
 			)
 		frappe.db.commit()
 		self.assertEqual(purge_finished(batch=1), 2)  # batches of one: the loop goes on until done
-		left = frappe.get_all("Flow Step Pending", pluck="step_id")
+		left = frappe.get_all("Flow Step Pending", filters={"name": ("in", list(names))}, pluck="step_id")
 		self.assertEqual(sorted(left), ["old failed", "old pending", "old running", "recent completed"])
 		frappe.db.set_single_value("Flow Settings", "keep_finished_days", 0)
 		try:
 			from flow_engine.settings import clear_settings_cache
 
 			clear_settings_cache()
-			frappe.db.sql("update `tabFlow Step Pending` set modified = %s", (old,))
+			frappe.db.sql(
+				"update `tabFlow Step Pending` set modified = %s where name in %s", (old, tuple(names))
+			)
 			self.assertEqual(purge_finished(), 0)  # 0 keeps them
 		finally:
 			frappe.db.set_single_value("Flow Settings", "keep_finished_days", 30)

@@ -7,22 +7,216 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import frappe
+from frappe.utils import now_datetime
+
+from flow_engine.compat import TestCase
 
 TEST_PREFIX = "_Test Flow "
+# What the tests create gets a per-process marker too, so that it cannot collide with a site's own
+# records (the tier runs on copies of real sites).
+MARK = frappe.generate_hash(length=6)
+
+# Rows the Frappe tier and the flows it runs create; removed at the end of each test class when
+# created after the class started. Users go first, through delete_doc (their roles, settings and
+# contact go with them).
+CREATED_ROWS = (
+	"Flow Effect",
+	"Flow Step Pending",
+	"Flow Run",
+	"Dispatch Job",
+	"Notification Log",
+	"Email Queue",
+	"SMS Log",
+	"Error Log",
+	"ToDo",
+	"Note",
+	"Comment",
+	"Communication",
+	"Version",
+	"Issue",
+	"Quotation",
+	"Contract",
+	"Sales Invoice",
+	"Subscription",
+	"Subscription Plan",
+	"Item Price",
+	"Item",
+	"Contact",
+	"Address",
+	"Customer",
+	"Email Account",
+	"Deleted Document",
+)
+FLOW_ROWS = CREATED_ROWS[:4]
+SETTINGS = ("Flow Settings", "SMS Settings")
+TEMPLATE_FIELDS = (
+	"name",
+	"template_name",
+	"is_active",
+	"is_system",
+	"disabled_reason",
+	"version",
+	"step_count",
+	"trigger_event",
+	"trigger_condition",
+	"trigger_doctype",
+	"trigger_field",
+	"applies_to",
+	"flow_definition",
+)
+
+
+def site_state() -> dict:
+	"""What a test may change on the site and must give back: settings, system templates, users,
+	email accounts."""
+	return {
+		"settings": {
+			doctype: sorted(
+				frappe.db.sql(
+					"select field, value from `tabSingles` where doctype = %s", (doctype,), as_list=True
+				)
+			)
+			for doctype in SETTINGS
+		},
+		"settings_rows": {
+			table.options: frappe.db.sql(
+				f"select * from `tab{table.options}` where parent = %s order by idx", (doctype,), as_dict=True
+			)
+			for doctype in SETTINGS
+			for table in frappe.get_meta(doctype).get_table_fields()
+		},
+		"system_templates": frappe.get_all(
+			"Flow Template", filters={"is_system": 1}, fields=list(TEMPLATE_FIELDS), order_by="name"
+		),
+		"users": sorted(frappe.get_all("User", pluck="name")),
+		"email_accounts": sorted(frappe.get_all("Email Account", pluck="name")),
+	}
+
+
+def dated_since(since) -> dict:
+	"""The rows that already carry a creation time at or after `since` (made by an earlier run
+	under a frozen clock): they are the site's, not this class's."""
+	dated = {}
+	for doctype in ("User", *CREATED_ROWS):
+		if frappe.db.table_exists(doctype):
+			dated[doctype] = set(frappe.get_all(doctype, filters={"creation": (">=", since)}, pluck="name"))
+	return dated
+
+
+def restore_site(before: dict, since, dated: dict) -> None:
+	"""Delete what was created since `since` (but the rows in `dated`), put settings and system
+	templates back."""
+	frappe.set_user("Administrator")
+	frappe.db.rollback()
+	existing = set(before["users"]) | dated.get("User", set())
+	for user in frappe.get_all("User", filters={"creation": (">=", since)}, pluck="name"):
+		if user not in existing:
+			frappe.delete_doc("User", user, force=True, ignore_permissions=True)
+	for doctype in CREATED_ROWS:
+		if not frappe.db.table_exists(doctype):
+			continue
+		names = frappe.get_all(doctype, filters={"creation": (">=", since)}, pluck="name")
+		names = [name for name in names if name not in dated.get(doctype, ())]
+		if not names:
+			continue
+		for table in frappe.get_meta(doctype).get_table_fields():
+			frappe.db.delete(table.options, {"parent": ("in", names), "parenttype": doctype})
+		frappe.db.delete(doctype, {"name": ("in", names)})
+	for doctype, rows in before["settings"].items():
+		frappe.db.delete("Singles", {"doctype": doctype})
+		for field, value in rows:
+			frappe.db.sql(
+				"insert into `tabSingles` (doctype, field, value) values (%s, %s, %s)",
+				(doctype, field, value),
+			)
+		frappe.clear_document_cache(doctype, doctype)
+	for table, rows in before["settings_rows"].items():
+		frappe.db.delete(table, {"parenttype": ("in", SETTINGS)})
+		for row in rows:
+			columns = ", ".join(f"`{column}`" for column in row)
+			marks = ", ".join(["%s"] * len(row))
+			frappe.db.sql(f"insert into `tab{table}` ({columns}) values ({marks})", tuple(row.values()))
+	_restore_system_templates(before["system_templates"])
+	from flow_engine.dispatch import clear_dispatch_cache
+	from flow_engine.settings import clear_settings_cache
+
+	clear_settings_cache()
+	clear_dispatch_cache()
+	frappe.db.commit()
+
+
+def _restore_system_templates(rows: list) -> None:
+	kept = {row.name for row in rows}
+	for name in frappe.get_all("Flow Template", filters={"is_system": 1}, pluck="name"):
+		if name not in kept:
+			frappe.db.delete("Flow Template", {"name": name})
+	for row in rows:
+		values = {field: row[field] for field in TEMPLATE_FIELDS if field != "name"}
+		if frappe.db.exists("Flow Template", row.name):
+			frappe.db.set_value("Flow Template", row.name, values, update_modified=False)
+		else:
+			frappe.throw(f"the tests deleted system template {row.name}")
+		frappe.clear_document_cache("Flow Template", row.name)
+
+
+class FlowTestCase(TestCase):
+	"""The base of the Frappe tier. These tests commit (the scheduler does), so a rollback cannot
+	undo them: each class notes the site's state when it starts, and at its end deletes what was
+	created since, puts settings and system templates back, and checks that the site is as it was.
+	While a class runs, drains fire only queue rows created since it started, never the site's own."""
+
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		frappe.db.commit()
+		cls.site_before = site_state()
+		cls.since = now_datetime()
+		cls.dated = dated_since(cls.since)
+		frappe.flags.flow_engine_rows_since = cls.since
+		frappe.flags.flow_engine_dated = cls.dated
+		cls.addClassCleanup(cls.give_the_site_back)
+
+	@classmethod
+	def give_the_site_back(cls):
+		frappe.flags.flow_engine_rows_since = None
+		restore_site(cls.site_before, cls.since, cls.dated)
+		after = site_state()
+		for key, value in cls.site_before.items():
+			if after[key] != value:
+				raise AssertionError(f"{cls.__name__} left the site changed: {key}: {value} != {after[key]}")
 
 
 def wipe_runs() -> None:
-	"""Our tests commit (the scheduler does), so they clean up after themselves."""
-	for doctype in ("Flow Effect", "Flow Step Pending", "Flow Run", "Dispatch Job"):
-		frappe.db.delete(doctype)
+	"""Between tests: the flow rows and test templates created since the class started."""
+	since = frappe.flags.flow_engine_rows_since
+	if since is None:
+		raise RuntimeError("wipe_runs outside a FlowTestCase")
+	for doctype in FLOW_ROWS:
+		dated = frappe.flags.flow_engine_dated.get(doctype) or ()
+		filters = {"creation": (">=", since)}
+		if dated:
+			filters["name"] = ("not in", list(dated))
+		frappe.db.delete(doctype, filters)
 	for name in frappe.get_all(
-		"Flow Template", filters={"template_name": ("like", f"{TEST_PREFIX}%")}, pluck="name"
+		"Flow Template",
+		filters={"template_name": ("like", f"{TEST_PREFIX}%"), "creation": (">=", since)},
+		pluck="name",
 	):
 		frappe.delete_doc("Flow Template", name, force=True, ignore_permissions=True)
 	from flow_engine.dispatch import clear_dispatch_cache
 
 	clear_dispatch_cache()
 	frappe.db.commit()
+
+
+def created_here() -> dict:
+	"""Filters for the rows created since the test class started (the site may have others)."""
+	return {"creation": (">=", frappe.flags.flow_engine_rows_since)}
+
+
+def own_email(name: str) -> str:
+	"""An address of the tests' own (the site may have users or accounts of any other name)."""
+	return f"flow-{name}-{MARK}@example.com"
 
 
 def make_template(name: str, steps: list[dict], **fields) -> str:
@@ -50,12 +244,16 @@ def statuses(run_name: str) -> dict:
 
 
 def make_user(email: str, roles: list[str]) -> str:
-	if not frappe.db.exists("User", email):
+	"""A user of the tests' own (see test_email), deleted at the end of the class."""
+	if frappe.db.exists("User", email):
+		user = frappe.get_doc("User", email)
+		if user.creation < frappe.flags.flow_engine_rows_since:
+			raise RuntimeError(f"{email} belongs to the site: the tests do not change it")
+	else:
 		user = frappe.get_doc(
 			{"doctype": "User", "email": email, "first_name": email.split("@")[0], "send_welcome_email": 0}
 		)
 		user.insert(ignore_permissions=True)
-	user = frappe.get_doc("User", email)
 	user.remove_roles(*[r.role for r in user.roles if r.role not in roles])
 	user.add_roles(*roles)
 	return email
