@@ -23,6 +23,13 @@ from flow_engine.settings import get_settings, retry_policy
 MAX_DOC_SNAPSHOT_BYTES = 512 * 1024
 
 
+def run_title(template_name: str, doctype: str | None, docname: str | None) -> str:
+	"""What the Flow Run form and links show: the template's name and the document it runs for."""
+	if doctype and docname:
+		return _("{0}: {1} {2}").format(template_name, _(doctype), docname)[:140]
+	return template_name[:140]
+
+
 def engine_for(run_name: str, before_document_write=None) -> Engine:
 	settings = get_settings()
 	return Engine(
@@ -154,6 +161,7 @@ def start_run(
 	settings = get_settings()
 	name = new_run_name()
 	fields = {
+		"title": run_title(template.template_name, doctype, docname),
 		"flow_template": template.name,
 		"template_version": template.version,
 		"trigger_event": event,

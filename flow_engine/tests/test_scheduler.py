@@ -4,7 +4,7 @@ import json
 from datetime import timedelta
 
 import frappe
-from frappe.utils import get_datetime, now_datetime
+from frappe.utils import add_days, get_datetime, now_datetime, nowdate
 
 from flow_engine import runs
 from flow_engine.scheduler import INFRASTRUCTURE_RETRY, claim, drain, process, worker_id
@@ -110,7 +110,7 @@ class TestScheduler(FlowTestCase):
 		from flow_engine.settings import clear_settings_cache
 
 		clear_settings_cache()
-		start = get_datetime("2026-03-02 10:00:00")
+		start = get_datetime(f"{add_days(nowdate(), 1)} 10:00:00")  # never before the class began
 		with self.freeze_time(start):
 			run, report = runs.start_run(template)
 			frappe.db.commit()
@@ -199,8 +199,8 @@ class TestScheduler(FlowTestCase):
 			with self.primary_connection():
 				first = frappe.db.sql(
 					"""select name from `tabFlow Step Pending` where status='pending' and trigger_at <= %s
-					order by trigger_at limit 4 for update skip locked""",
-					(now_datetime(),),
+					and creation >= %s order by trigger_at limit 4 for update skip locked""",
+					(now_datetime(), frappe.flags.flow_engine_rows_since),
 					pluck=True,
 				)
 			with self.secondary_connection():

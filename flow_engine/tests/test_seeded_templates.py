@@ -206,6 +206,9 @@ class TestSeededTemplates(FlowTestCase):
 			frappe.db.commit()
 		(run,) = self.runs_of("Contract", contract.name)
 		self.assertEqual(
+			frappe.db.get_value("Flow Run", run, "title"), f"residential_onboarding: Contract {contract.name}"
+		)
+		self.assertEqual(
 			outcome(run),
 			{
 				"install_job": ("done", None),

@@ -163,7 +163,8 @@ class FlowTestCase(TestCase):
 	"""The base of the Frappe tier. These tests commit (the scheduler does), so a rollback cannot
 	undo them: each class notes the site's state when it starts, and at its end deletes what was
 	created since, puts settings and system templates back, and checks that the site is as it was.
-	While a class runs, drains fire only queue rows created since it started, never the site's own."""
+	While a class runs, drains fire only queue rows created since it started, never the site's own;
+	so a test may freeze the clock later than the class's start, never earlier."""
 
 	@classmethod
 	def setUpClass(cls):

@@ -1,6 +1,7 @@
 // The Flow Template form: the visual editor in the `flow_editor` field, kept in step with the
 // `flow_definition` JSON and the trigger fields; Simulate, Duplicate and Runs.
 
+import { get_catalog } from "./desk.js";
 import { FlowEditor } from "./editor.js";
 
 export async function setup_template_form(frm) {
@@ -12,7 +13,23 @@ export async function setup_template_form(frm) {
 	}
 	frm.flow_editor.load_from_doc(true);
 	add_buttons(frm);
+	await label_events(frm);
 	return frm.flow_editor;
+}
+
+/** Trigger Event shows the event's label (the field stores its code, e.g. on_contract_signed). */
+async function label_events(frm) {
+	const control = frm.get_field("trigger_event");
+	if (!control || control.flow_engine_labelled) return;
+	const catalog = await get_catalog();
+	const events = (catalog.events || []).map((event) => ({
+		label: __(event.label),
+		value: event.name,
+	}));
+	control.df.options = events;
+	control.set_data(events);
+	control.flow_engine_labelled = true;
+	control.refresh();
 }
 
 function add_buttons(frm) {
