@@ -161,7 +161,7 @@ def test_jsonlogic_trigger_conditions(rule, expected):
 			"{not json",
 			"not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
 		),
-		({"%": [1, 0]}, "ZeroDivisionError: integer modulo by zero"),
+		({"%": [1, 0]}, "ZeroDivisionError: division by zero"),  # the same words on every Python
 	],
 )
 def test_jsonlogic_errors_are_reported_not_raised(rule, error):

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from json_logic.apply import apply as jsonlogic_apply
 from json_logic.builtins import BUILTINS, to_string
 
-from .errors import Problem
+from .errors import Problem, describe_error
 from .limits import MAX_LOGIC_DEPTH, MAX_LOGIC_NODES, MAX_RENDERED_LENGTH
 from .paths import resolve_path
 
@@ -256,7 +256,7 @@ def evaluate_jsonlogic(rule, data) -> tuple[bool, str | None]:
 	except RecursionError:
 		return False, "rule nested too deeply"
 	except Exception as exc:
-		return False, f"{type(exc).__name__}: {exc}"[:500]
+		return False, describe_error(exc)
 	return _jsonlogic_truthy(result), None
 
 

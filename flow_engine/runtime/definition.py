@@ -242,11 +242,26 @@ def _parse_json(text: str, field_name: str):
 	except RecursionError:
 		return None, Problem(None, field_name, "JSON nested too deeply")
 	except json.JSONDecodeError as exc:
-		return None, Problem(
-			None, field_name, f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-		)
+		msg, pos = _json_error(exc)
+		line = exc.doc.count("\n", 0, pos) + 1
+		column = pos - exc.doc.rfind("\n", 0, pos)
+		return None, Problem(None, field_name, f"invalid JSON: {msg} (line {line}, column {column})")
 	except ValueError as exc:
 		return None, Problem(None, field_name, f"invalid JSON: {exc}")
+
+
+def _json_error(exc: json.JSONDecodeError) -> tuple[str, int]:
+	"""The parser's message and position, in the words of CPython 3.13+ on every Python: a comma
+	before a closing bracket is a trailing comma (3.11 and 3.12 say "Expecting property name…" or
+	"Expecting value" one character later)."""
+	text, pos = exc.doc, exc.pos
+	before = pos - 1
+	while before >= 0 and text[before] in " \t\r\n":
+		before -= 1
+	if before >= 0 and text[before] == "," and pos < len(text) and text[pos] in "}]":
+		kind = "object" if text[pos] == "}" else "array"
+		return f"Illegal trailing comma before end of {kind}", before
+	return exc.msg, pos
 
 
 class _StrictJSONError(ValueError):

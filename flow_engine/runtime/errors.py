@@ -34,6 +34,15 @@ def printable(text, limit: int = 120) -> str:
 	return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def describe_error(exc: BaseException) -> str:
+	"""`Type: message` of an error met while evaluating a rule or a template, in words that do not
+	change with the Python release (CPython 3.14 says "division by zero" where 3.11 says "integer
+	modulo by zero" or "float modulo")."""
+	if isinstance(exc, ZeroDivisionError):
+		return "ZeroDivisionError: division by zero"
+	return f"{type(exc).__name__}: {exc}"[:500]
+
+
 class DefinitionError(ValueError):
 	"""A flow definition that cannot run; carries every problem found, not just the first."""
 

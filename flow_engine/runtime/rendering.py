@@ -19,6 +19,7 @@ from functools import lru_cache
 from jinja2 import ChainableUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from .errors import describe_error
 from .limits import MAX_JSON_DEPTH, MAX_RANGE_ITEMS, MAX_RENDERED_LENGTH, MAX_TEMPLATE_LENGTH
 
 _TEMPLATE_MARKERS = ("{{", "{%", "{#")
@@ -196,11 +197,11 @@ def render_with_error(source: str, context: Mapping) -> tuple[str, str | None]:
 	try:
 		text = _compile(source).render(context)
 	except (TemplateError, SecurityError) as exc:
-		return "", f"{type(exc).__name__}: {exc}"[:500]
+		return "", describe_error(exc)
 	except RecursionError:
 		return "", "template nested too deeply"
 	except Exception as exc:  # any error inside a filter or an operation on odd data
-		return "", f"{type(exc).__name__}: {exc}"[:500]
+		return "", describe_error(exc)
 	finally:
 		_budget_stack.pop()
 	if len(text) > MAX_RENDERED_LENGTH:
