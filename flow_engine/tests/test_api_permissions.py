@@ -6,7 +6,7 @@ import json
 import frappe
 
 from flow_engine import api
-from flow_engine.tests.utils import FlowTestCase, make_template, make_user, own_email, wipe_runs
+from flow_engine.tests.utils import TEST_PREFIX, FlowTestCase, make_template, make_user, own_email, wipe_runs
 
 PLAIN = own_email("plain")
 MANAGER = own_email("manager")
@@ -51,10 +51,10 @@ class TestApiPermissions(FlowTestCase):
 			"list_templates": lambda: api.list_templates(),
 			"get_template": lambda: api.get_template(self.template),
 			"create_template": lambda: api.create_template(
-				{"template_name": "_Test Flow created", "flow_definition": {"version": 1, "steps": []}}
+				{"template_name": f"{TEST_PREFIX}created", "flow_definition": {"version": 1, "steps": []}}
 			),
 			"update_template": lambda: api.update_template(self.template, {"description": "changed"}),
-			"duplicate_template": lambda: api.duplicate_template(self.template, "_Test Flow copy"),
+			"duplicate_template": lambda: api.duplicate_template(self.template, f"{TEST_PREFIX}copy"),
 			"delete_template": lambda: api.delete_template(make_template("to delete", [])),
 			"validate_definition": lambda: api.validate_definition({"steps": []}),
 			"kinds_catalog": lambda: api.kinds_catalog(),
@@ -195,7 +195,7 @@ class TestApiPermissions(FlowTestCase):
 		frappe.set_user(MANAGER)
 		created = api.create_template(
 			{
-				"template_name": "_Test Flow roundtrip",
+				"template_name": f"{TEST_PREFIX}roundtrip",
 				"flow_definition": {"version": 1, "steps": [{"id": "x", "kind": "wait"}]},
 			}
 		)

@@ -11,10 +11,10 @@ from frappe.utils import now_datetime
 
 from flow_engine.compat import TestCase
 
-TEST_PREFIX = "_Test Flow "
-# What the tests create gets a per-process marker too, so that it cannot collide with a site's own
-# records (the tier runs on copies of real sites).
+# What the tests create carries a per-process mark, so that it collides neither with a site's own
+# records (the tier runs on copies of real sites) nor with what an interrupted run left behind.
 MARK = frappe.generate_hash(length=6)
+TEST_PREFIX = f"_Test Flow {MARK} "
 
 # Rows the Frappe tier and the flows it runs create; removed at the end of each test class when
 # created after the class started. Users go first, through delete_doc (their roles, settings and

@@ -26,10 +26,10 @@ async function label_events(frm) {
 		label: __(event.label),
 		value: event.name,
 	}));
-	control.df.options = events;
 	control.set_data(events);
 	control.flow_engine_labelled = true;
-	control.refresh();
+	// show the label now without setting the value again (that would be a change of the field)
+	if (control.$input) control.$input.val(control.format_for_input(frm.doc.trigger_event));
 }
 
 function add_buttons(frm) {
