@@ -30,9 +30,19 @@ def before_uninstall() -> None:
 	frappe.flags.in_uninstall = True
 	forget_listened_doctypes()
 	forget_desktop_entries()
+	forget_jobs_and_patches()
 	if frappe.db.exists("Role", ROLE):
 		frappe.db.delete("Has Role", {"role": ROLE})
 		frappe.delete_doc("Role", ROLE, ignore_permissions=True, force=True)
+
+
+def forget_jobs_and_patches() -> None:
+	"""Frappe keeps an uninstalled app's scheduled job types (until a later migrate) and patch log."""
+	jobs = frappe.get_all("Scheduled Job Type", filters={"method": ("like", "flow_engine.%")}, pluck="name")
+	if jobs:
+		frappe.db.delete("Scheduled Job Log", {"scheduled_job_type": ("in", jobs)})
+		frappe.db.delete("Scheduled Job Type", {"name": ("in", jobs)})
+	frappe.db.delete("Patch Log", {"patch": ("like", "flow_engine.%")})
 
 
 def forget_desktop_entries() -> None:
