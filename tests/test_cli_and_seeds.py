@@ -180,9 +180,11 @@ def test_kinds_command_prints_the_catalog(capsys):
 		"erp_update",
 		"issue",
 		"notify",
+		"sub_flow",
 		"subscription_activate",
 		"switch",
 		"wait",
+		"wait_for_event",
 		"webhook",
 	]
 	assert catalog["kinds"]["condition"]["branch_labels"] == ["yes", "no"]

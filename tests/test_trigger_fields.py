@@ -11,6 +11,10 @@ IN_LIST = {"in": [{"var": "doc.priority"}, ["High", "Low"]]}
 HIGH = {"==": [{"var": "doc.priority"}, "High"]}
 
 
+# every trigger field, unset: the fields a test does not name come back as None
+UNSET = {name: None for _key, name, _label in TRIGGER_FIELDS}
+
+
 def fields(**values):
 	return {name: values.get(key) for key, name, _label in TRIGGER_FIELDS}
 
@@ -19,7 +23,7 @@ def test_a_condition_given_only_in_the_definition_fills_the_field():
 	synced = sync_trigger(fields(), {"event": "on_issue_opened", "condition": IN_LIST})
 	assert synced.problems == []
 	assert synced.trigger == {"event": "on_issue_opened", "condition": IN_LIST}
-	assert synced.fields == {
+	assert synced.fields == UNSET | {
 		"trigger_event": "on_issue_opened",
 		"trigger_condition": json.dumps(IN_LIST),
 		"trigger_doctype": None,
@@ -131,6 +135,12 @@ EVENTS = st.sampled_from([None, "", "manual", "on_issue_opened", "on_value_chang
 CONDITIONS = st.sampled_from([None, "", HIGH, IN_LIST, {"!": [{"var": "doc.disabled"}]}])
 DOCTYPES = st.sampled_from([None, "", "Issue", "ToDo"])
 FIELD_NAMES = st.sampled_from([None, "", "status", "priority"])
+# a Float or Check field holds 0 (or "0") when nobody filled it
+OFFSETS = st.sampled_from([None, "", 0, 0.0, "0", 3, 3.0, -3, "-3", 1.5])
+UNITS = st.sampled_from([None, "", "days", "hours", "minutes"])
+START_PAST = st.sampled_from([None, 0, 1, True, False])
+SCHEDULES = st.sampled_from([None, "", "0 8 * * 1", "*/5 * * * *"])
+FILTERS = st.sampled_from([None, "", [["status", "=", "Overdue"]], {"status": "Overdue"}])
 
 
 @st.composite
@@ -141,12 +151,17 @@ def sides(draw):
 		"condition": (draw(CONDITIONS), draw(CONDITIONS)),
 		"doctype": (draw(DOCTYPES), draw(DOCTYPES)),
 		"field": (draw(FIELD_NAMES), draw(FIELD_NAMES)),
+		"offset": (draw(OFFSETS), draw(OFFSETS)),
+		"offset_unit": (draw(UNITS), draw(UNITS)),
+		"start_past": (draw(START_PAST), draw(START_PAST)),
+		"schedule": (draw(SCHEDULES), draw(SCHEDULES)),
+		"filters": (draw(FILTERS), draw(FILTERS)),
 	}
 	indent = draw(st.sampled_from([None, 2]))
 	field_values, trigger = {}, {}
 	for key, name, _label in TRIGGER_FIELDS:
 		in_field, in_definition = values[key]
-		if key == "condition" and isinstance(in_field, dict):
+		if key in ("condition", "filters") and isinstance(in_field, dict | list):
 			in_field = json.dumps(in_field, indent=indent)
 		field_values[name] = in_field
 		if in_definition is not None or draw(st.booleans()):
@@ -154,8 +169,8 @@ def sides(draw):
 	return field_values, trigger
 
 
-def given_value(value) -> bool:
-	return _comparable(value) is not None
+def given_value(value, key: str = "") -> bool:
+	return _comparable(value, key) is not None
 
 
 @settings(max_examples=400, deadline=None)
@@ -166,20 +181,20 @@ def test_a_new_template_keeps_every_value_given_and_both_sides_agree(case):
 	disagreements = {
 		f"trigger.{key}"
 		for key, name, _label in TRIGGER_FIELDS
-		if given_value(field_values[name])
-		and given_value(trigger.get(key))
-		and _comparable(field_values[name]) != _comparable(trigger.get(key))
+		if given_value(field_values[name], key)
+		and given_value(trigger.get(key), key)
+		and _comparable(field_values[name], key) != _comparable(trigger.get(key), key)
 	}
 	assert {problem.field for problem in synced.problems} == disagreements
 	if disagreements:
 		return
 	for key, name, _label in TRIGGER_FIELDS:
 		# the two sides agree, as data
-		assert _comparable(synced.fields[name]) == _comparable(synced.trigger.get(key))
+		assert _comparable(synced.fields[name], key) == _comparable(synced.trigger.get(key), key)
 		# what was given is what is stored, on the side it was given on
-		if given_value(field_values[name]):
+		if given_value(field_values[name], key):
 			assert synced.fields[name] == field_values[name]
-		if given_value(trigger.get(key)):
+		if given_value(trigger.get(key), key):
 			assert synced.trigger[key] == trigger[key]
 	# saving again what was stored changes nothing
 	again = sync_trigger(synced.fields, synced.trigger, synced.fields, synced.trigger)
@@ -196,12 +211,12 @@ def test_on_update_the_side_that_was_edited_wins(start, edit, edited_side):
 	if edited_side == "fields":
 		new_fields = edit[0]
 	else:
-		new_trigger = {key: value for key, value in edit[1].items() if given_value(value)}
+		new_trigger = {key: value for key, value in edit[1].items() if given_value(value, key)}
 	synced = sync_trigger(new_fields, new_trigger, before.fields, before.trigger)
 	assert synced.problems == []
 	for key, name, _label in TRIGGER_FIELDS:
-		assert _comparable(synced.fields[name]) == _comparable(synced.trigger.get(key))
-		if edited_side == "fields" and given_value(new_fields[name]):
+		assert _comparable(synced.fields[name], key) == _comparable(synced.trigger.get(key), key)
+		if edited_side == "fields" and given_value(new_fields[name], key):
 			assert synced.fields[name] == new_fields[name]
 		if edited_side == "definition" and key in new_trigger:
 			assert synced.trigger[key] == new_trigger[key]

@@ -275,9 +275,10 @@ describe("events for a new template", () => {
 		]);
 		assert.deepEqual(names("Contract").slice(0, 2), ["on_contract_signed", "manual"]);
 		assert.deepEqual(names("Dispatch Job").slice(0, 2), ["on_dispatch_completed", "manual"]);
-		assert.deepEqual(names("Sales Invoice").slice(0, 2), ["manual", "on_insert"]);
-		assert.equal(names("Customer").length, 8);
+		assert.deepEqual(names("Sales Invoice").slice(0, 3), ["manual", "on_schedule", "on_insert"]);
+		assert.equal(names("Customer").length, 10);
 		assert.ok(names("Customer").includes("on_value_change"));
+		assert.ok(names("Customer").includes("on_date_field"));
 		const with_doctype = [
 			{ name: "on_x", doctype: "Sales Invoice", description: "" },
 			...catalog.events,

@@ -266,3 +266,75 @@ def _jsonlogic_truthy(value) -> bool:
 	if isinstance(value, dict):
 		return True
 	return bool(value)
+
+
+def bind_data(rule, data: Mapping, later: str = "doc") -> dict:
+	"""The part of `data` that `rule` reads, leaving out `later` (given at evaluation time).
+
+	A rule that waits (for a document event) is stored with this instead of the whole run: then
+	`evaluate_jsonlogic(rule, {**bound, later: value})` decides as it would over
+	`{**data, later: value}`. A rule whose paths are computed (`{"var": {"cat": …}}`) or that reads
+	the whole data binds all of it but `later`."""
+	paths, computed = _read_paths(rule)
+	if computed or "" in paths:
+		return {key: value for key, value in data.items() if key != later}
+	bound: dict = {}
+	for path in sorted(paths):
+		parts = path.split(".")
+		if parts[0] == later:
+			continue
+		_copy_path(data, bound, parts)
+	return bound
+
+
+def _read_paths(rule) -> tuple[set[str], bool]:
+	"""The data paths a rule names (`var`, `missing`, `missing_some`), and whether any is computed."""
+	paths: set[str] = set()
+	computed = False
+
+	def path_of(value) -> None:
+		nonlocal computed
+		if isinstance(value, str):
+			paths.add(value)
+		elif isinstance(value, int | float) and not isinstance(value, bool):
+			paths.add(str(value))
+		elif value is not None:
+			computed = True
+
+	def walk(node) -> None:
+		if isinstance(node, list):
+			for item in node:
+				walk(item)
+		elif isinstance(node, dict):
+			for op, args in node.items():
+				if op == "var":
+					first = args[0] if isinstance(args, list) and args else args
+					path_of([] if isinstance(args, list) and not args else first)
+					walk(args[1:] if isinstance(args, list) else [])
+				elif op in ("missing", "missing_some"):
+					names = (
+						args[1] if op == "missing_some" and isinstance(args, list) and len(args) > 1 else args
+					)
+					for name in names if isinstance(names, list) else [names]:
+						path_of(name) if not isinstance(name, dict | list) else walk(name)
+					walk(args)
+				else:
+					walk(args)
+
+	walk(rule)
+	return paths, computed
+
+
+def _copy_path(source, target: dict, parts: list[str]) -> None:
+	"""Copy source[parts…] into target, keeping the nesting; a list on the way is copied whole."""
+	current, into = source, target
+	for index, part in enumerate(parts):
+		if not isinstance(current, Mapping) or part not in current:
+			return
+		value = current[part]
+		last = index == len(parts) - 1
+		if last or not isinstance(value, Mapping):
+			into[part] = value
+			return
+		into = into.setdefault(part, {})
+		current = value

@@ -31,6 +31,7 @@ from .limits import (
 )
 from .rendering import is_template, template_syntax_error
 from .retry import retry_problems
+from .starts import DATE_EVENT, MAX_OFFSET_SECONDS, OFFSET_UNITS, SCHEDULE_EVENT, cron_problem, offset_seconds
 from .trigger_fields import sync_trigger
 
 SCHEMA_VERSION = 1
@@ -41,7 +42,40 @@ WAITING_TRIGGERS = frozenset({"on_webhook", "manual"})
 JOIN_MODES = ("all", "any")
 
 _FLOW_KEYS = {"version", "trigger", "variables", "steps", "retry", "name", "description", "$schema"}
-_FLOW_TRIGGER_KEYS = {"event", "condition", "doctype", "field"}
+_FLOW_TRIGGER_KEYS = {
+	"event",
+	"condition",
+	"doctype",
+	"field",
+	"offset",
+	"offset_unit",
+	"start_past",
+	"schedule",
+	"filters",
+}
+# trigger keys that only some events take
+_TIME_TRIGGER_KEYS = {
+	"offset": (DATE_EVENT,),
+	"offset_unit": (DATE_EVENT,),
+	"start_past": (DATE_EVENT,),
+	"schedule": (SCHEDULE_EVENT,),
+	"filters": (SCHEDULE_EVENT,),
+}
+FILTER_OPERATORS = (
+	"=",
+	"!=",
+	">",
+	"<",
+	">=",
+	"<=",
+	"like",
+	"not like",
+	"in",
+	"not in",
+	"is",
+	"between",
+	"timespan",
+)
 _STEP_KEYS = {
 	"id",
 	"kind",
@@ -92,6 +126,10 @@ class FlowTrigger:
 	condition: object = None  # a JsonLogic rule, or None for "always"
 	doctype: str | None = None
 	field: str | None = None
+	offset_seconds: float = 0.0  # on_date_field: negative before the date, positive after
+	start_past: bool = False  # on_date_field: start documents whose time had passed when they came
+	schedule: str | None = None  # on_schedule: a cron expression
+	filters: object = None  # on_schedule with a doctype: Frappe filters choosing the documents
 
 
 @dataclass(frozen=True, eq=False)
@@ -449,12 +487,88 @@ def _check_flow_trigger(raw, add) -> FlowTrigger:
 		if condition is not None:
 			for problem in jsonlogic_problems(condition):
 				add(problem)
+	time_values = _check_time_trigger(raw, str(event_name), add)
 	return FlowTrigger(
 		event=str(event_name),
 		condition=condition,
 		doctype=doctype if isinstance(doctype, str) else None,
 		field=field_name if isinstance(field_name, str) else None,
+		**time_values,
 	)
+
+
+def _check_time_trigger(raw: Mapping, event: str, add) -> dict:
+	"""The keys of date-based and scheduled starts (runtime/starts.py)."""
+	for key, events in _TIME_TRIGGER_KEYS.items():
+		if raw.get(key) not in (None, "") and event not in events:
+			add(Problem(None, f"trigger.{key}", f"only for event {' / '.join(events)}"))
+	values: dict = {}
+	if event == DATE_EVENT:
+		offset, unit = raw.get("offset"), raw.get("offset_unit")
+		number = 0.0 if offset in (None, "") else _as_number(offset)
+		if number is None:
+			add(Problem(None, "trigger.offset", "must be a number (negative: before the date)"))
+			number = 0.0
+		if unit not in (None, "") and unit not in OFFSET_UNITS:
+			add(Problem(None, "trigger.offset_unit", f"must be one of {', '.join(OFFSET_UNITS)}"))
+			unit = None
+		seconds = offset_seconds(number, unit)
+		if abs(seconds) > MAX_OFFSET_SECONDS:
+			add(Problem(None, "trigger.offset", "more than ten years"))
+		start_past = raw.get("start_past")
+		if start_past not in (None, True, False, 0, 1):
+			add(Problem(None, "trigger.start_past", "must be true or false"))
+		values.update(offset_seconds=seconds, start_past=bool(start_past in (True, 1)))
+	elif event == SCHEDULE_EVENT:
+		problem = cron_problem(raw.get("schedule"))
+		if problem:
+			add(Problem(None, "trigger.schedule", problem))
+		filters = raw.get("filters")
+		if filters not in (None, "", [], {}):
+			if not raw.get("doctype"):
+				add(
+					Problem(
+						None, "trigger.filters", "only with trigger.doctype (one run per matching document)"
+					)
+				)
+			for message in filter_problems(filters):
+				add(Problem(None, "trigger.filters", message))
+		if raw.get("field") not in (None, ""):
+			add(Problem(None, "trigger.field", f"not used by event {SCHEDULE_EVENT}"))
+		values.update(schedule=raw.get("schedule") if isinstance(raw.get("schedule"), str) else None)
+		values.update(filters=filters if filters not in ("", [], {}) else None)
+	return values
+
+
+def filter_problems(filters) -> list[str]:
+	"""Frappe's filter shapes: {"field": value | [op, value]} or [[field, op, value], …]."""
+	if isinstance(filters, str):
+		try:
+			filters = strict_json_loads(filters)
+		except ValueError as exc:
+			return [f"not valid JSON: {exc}"]
+	if isinstance(filters, Mapping):
+		rows = [
+			[key, *(value if isinstance(value, list) and len(value) == 2 else ["=", value])]
+			for key, value in filters.items()
+		]
+	elif isinstance(filters, list):
+		rows = filters
+	else:
+		return ["must be a list of [field, operator, value] or an object"]
+	problems = []
+	for index, row in enumerate(rows):
+		if not isinstance(row, list) or len(row) not in (3, 4):
+			problems.append(f"row {index + 1}: must be [field, operator, value]")
+			continue
+		field_name, operator = row[-3], row[-2]
+		if not isinstance(field_name, str) or not _PATH.fullmatch(field_name):
+			problems.append(f"row {index + 1}: {str(field_name)[:80]!r} is not a field name")
+		if not isinstance(operator, str) or operator.lower() not in FILTER_OPERATORS:
+			problems.append(
+				f"row {index + 1}: unknown operator {str(operator)[:40]!r} (known: {', '.join(FILTER_OPERATORS)})"
+			)
+	return problems
 
 
 def _check_step(step_id: str, raw: Mapping, ids: Mapping, registry: KindRegistry, add) -> Step | None:
@@ -673,6 +787,9 @@ def _check_payload(step_id: str, spec: KindSpec, payload: Mapping, add) -> None:
 		_check_field(
 			step_id, f"payload.{field_spec.name}", field_spec, payload.get(field_spec.name), add, payload
 		)
+	if spec.check is not None:
+		for field_name, message in spec.check(payload):
+			add(Problem(step_id, f"payload.{field_name}", message))
 
 
 def _is_blank(value) -> bool:

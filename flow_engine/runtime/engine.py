@@ -93,8 +93,10 @@ class Engine:
 		self._drive(run, definition, queue, report)
 		return self._finish(run, report, definition)
 
-	def fire(self, run: Run, step_id: str, *, force: bool = False) -> AdvanceReport:
-		"""A scheduled step's time has come. Firing twice, or a step that is not scheduled, does nothing."""
+	def fire(self, run: Run, step_id: str, *, force: bool = False, due: str | None = None) -> AdvanceReport:
+		"""A scheduled step's time has come, or a waiting step's timeout. Firing twice, or a step that
+		is neither, does nothing. `due`: the time the caller's timer was set for; with `force`, a
+		waiting step times out only if that timer is its own (a timer left by an earlier wait is not)."""
 		report = AdvanceReport(run.name, run.status)
 		definition = self._definition(run, report)
 		state = run.steps.get(step_id)
@@ -103,6 +105,15 @@ class Engine:
 			return self._finish(run, report, definition)
 		if run.status != "running":
 			report.note = f"run is {run.status}"
+			return self._finish(run, report, definition)
+		if state["status"] == "waiting" and state.get("wait") is not None and state.get("timeout_at"):
+			ceiling = (due or "9999") if force else _iso(self.clock.now())
+			if state["timeout_at"] > ceiling:
+				report.note = f"step {step_id} times out at {state['timeout_at']}"
+				return self._finish(run, report, definition)
+			queue = deque()
+			self._execute(run, definition, definition.by_id[step_id], report, queue, timed_out=True)
+			self._drive(run, definition, queue, report)
 			return self._finish(run, report, definition)
 		if state["status"] != "scheduled":
 			report.note = f"step {step_id} is {state['status']}, not scheduled"
@@ -115,8 +126,13 @@ class Engine:
 		self._drive(run, definition, queue, report)
 		return self._finish(run, report, definition)
 
-	def complete(self, run: Run, step_id: str, data: Mapping | None = None) -> AdvanceReport:
-		"""A waiting (webhook or manual) step is signalled: execute it, with `data` as `input`."""
+	def complete(
+		self, run: Run, step_id: str, data: Mapping | None = None, *, resume: bool = False
+	) -> AdvanceReport:
+		"""A waiting step is signalled: execute it, with `data` as `input`.
+
+		Webhook and manual steps are completed by a person or a program. A step whose kind waits
+		(a document event, a sub-flow) is told only by the machinery watching for it (`resume`)."""
 		report = AdvanceReport(run.name, run.status)
 		definition = self._definition(run, report)
 		if definition is None:
@@ -128,6 +144,10 @@ class Engine:
 			raise FlowStateError(f"run {run.name} is {run.status}")
 		if state["status"] != "waiting":
 			raise FlowStateError(f"step {step_id} is {state['status']}, not waiting")
+		if state.get("wait") is not None and not resume:
+			raise FlowStateError(
+				f"step {step_id} waits for {describe_wait(state['wait'])}; it goes on by itself when that happens"
+			)
 		queue: deque[str] = deque()
 		self._execute(run, definition, definition.by_id[step_id], report, queue, data=dict(data or {}))
 		self._drive(run, definition, queue, report)
@@ -238,16 +258,19 @@ class Engine:
 		report: AdvanceReport,
 		queue: deque,
 		data: dict | None = None,
+		timed_out: bool = False,
 	) -> None:
 		spec = self.registry.get(step.kind)
 		state = run.steps[step.id]
 		started = self.clock.now()
-		tries = state.get("tries", 0) + 1
-		state["tries"] = tries
+		# a step whose kind waits is called again when told: that is the same attempt, not a new one
+		waiting = state.get("wait") if state["status"] == "waiting" else None
+		tries = state.get("tries", 0) + (0 if waiting is not None else 1)
+		state["tries"] = max(tries, 1)
 		try:
 			if spec is None:
 				raise StepError(f"kind {step.kind!r} is not installed", retryable=False)
-			context = self._context(run, definition, started, data)
+			context = self._context(run, definition, started, None if waiting is not None else data)
 			payload = render_payload(spec, step.payload, context)
 			outcome = spec.handler(
 				StepCall(
@@ -257,12 +280,19 @@ class Engine:
 					context=context,
 					effects=self.effects,
 					idempotency_key=idempotency_key(run.name, step.id),
-					attempt=tries,
+					attempt=state["tries"],
 					reference=context["__reference"],
+					waiting=waiting,
+					input=data if waiting is not None else None,
+					timed_out=timed_out,
+					serial=len(state.get("attempts", ())) + 1,
 				)
 			)
+			if isinstance(outcome, StepOutcome) and outcome.wait is not None:
+				self._park(run, spec, step, report, outcome, payload, started, resumed=waiting is not None)
+				return
 			result, branch = _checked_outcome(spec, step, payload, outcome)
-			if data:
+			if data and waiting is None:
 				result = {**result, "input": data}
 		except StepError as exc:
 			self._record_failure(
@@ -277,10 +307,12 @@ class Engine:
 			)
 			return
 		ended = self.clock.now()
+		if waiting is not None:
+			self._stop_waiting(state, step.id, report)
 		state.setdefault("attempts", []).append(
 			{
 				"n": len(state.get("attempts", [])) + 1,
-				"started_at": _iso(started),
+				"started_at": state.pop("wait_started", None) or _iso(started),
 				"ended_at": _iso(ended),
 				"outcome": "done",
 			}
@@ -312,6 +344,10 @@ class Engine:
 	) -> None:
 		state = run.steps[step.id]
 		error = error[:MAX_ERROR_LENGTH]
+		if state["status"] == "waiting" and state.get("wait") is not None:
+			self._stop_waiting(state, step.id, report)
+			started = _parse_iso(state.get("wait_started")) or started
+		state.pop("wait_started", None)
 		attempts = state.setdefault("attempts", [])
 		attempts.append(
 			{
@@ -339,6 +375,49 @@ class Engine:
 		report.failed.append(step.id)
 		run.status = "failed"
 		run.error = f"step {step.id}: {error}"
+
+	def _park(
+		self,
+		run: Run,
+		spec: KindSpec,
+		step: Step,
+		report: AdvanceReport,
+		outcome: StepOutcome,
+		payload: Mapping,
+		started: datetime,
+		resumed: bool,
+	) -> None:
+		"""The handler says the step waits (for a document event, a sub-flow…)."""
+		state = run.steps[step.id]
+		if resumed:
+			report.note = f"step {step.id} still waits for {describe_wait(state['wait'])}"
+			return
+		try:
+			wait = json.loads(json.dumps(outcome.wait))
+			result = json.loads(json.dumps(outcome.result or {}))
+		except (TypeError, ValueError) as exc:
+			raise StepError(
+				f"kind {spec.name} waits on data that is not JSON: {exc}", retryable=False
+			) from None
+		state.update(status="waiting", at=_iso(started), wait=wait, wait_started=_iso(started))
+		if result:
+			state["result"] = result
+		kept = _kept_payload(spec, payload)
+		if kept:
+			state["payload"] = kept
+		state.pop("error", None)
+		state.pop("trigger_at", None)
+		if outcome.timeout_at is not None:
+			state["timeout_at"] = _iso(outcome.timeout_at)
+			report.scheduled.append((step.id, state["timeout_at"]))
+		report.waiting.append(step.id)
+
+	@staticmethod
+	def _stop_waiting(state: dict, step_id: str, report: AdvanceReport) -> None:
+		"""The step no longer waits: its watch and its timeout timer go (the store drops them)."""
+		state.pop("wait", None)
+		state.pop("timeout_at", None)
+		report.unscheduled.append(step_id)
 
 	def _policy(self, run: Run, step: Step) -> RetryPolicy:
 		policy = self.default_retry.merged(run.defaults.get("retry"))
@@ -412,6 +491,20 @@ def _gate(step: Step, steps: Mapping[str, dict]):
 		if any(status != "done" for status in statuses):
 			return _WAIT
 	return _READY
+
+
+def describe_wait(wait: Mapping) -> str:
+	"""A waiting step's wait in words (errors, the run view)."""
+	if wait.get("sub_flow"):
+		return f"sub-flow run {wait['sub_flow']}"
+	if wait.get("doctype"):
+		what = f"{wait['doctype']} {wait.get('docname') or ''}".strip()
+		return f"{what} ({wait.get('event') or 'event'})"
+	return "an event"
+
+
+def _parse_iso(text: str | None) -> datetime | None:
+	return datetime.fromisoformat(text) if text else None
 
 
 def _due(state: dict, now_iso: str) -> bool:

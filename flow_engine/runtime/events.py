@@ -43,7 +43,23 @@ DOCUMENT_EVENTS = (
 	EventSpec("on_value_change", "Field value changed", needs_doctype=True, needs_field=True),
 )
 
-_EVENTS: dict[str, EventSpec] = {spec.name: spec for spec in (*NAMED_EVENTS, *DOCUMENT_EVENTS)}
+# Starts that come from time (runtime/starts.py), found by the scheduler
+TIME_EVENTS = (
+	EventSpec(
+		"on_date_field",
+		"Date reached",
+		needs_doctype=True,
+		needs_field=True,
+		description="A date or datetime field of a document, with an offset before or after it",
+	),
+	EventSpec(
+		"on_schedule",
+		"On a schedule",
+		description="A cron schedule; with a DocType, one run per matching document",
+	),
+)
+
+_EVENTS: dict[str, EventSpec] = {spec.name: spec for spec in (*NAMED_EVENTS, *DOCUMENT_EVENTS, *TIME_EVENTS)}
 
 
 def register_event(name: str, label: str, *, description: str = "") -> EventSpec:

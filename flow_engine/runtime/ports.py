@@ -88,6 +88,22 @@ class Effects(Protocol):
 	) -> dict:
 		"""Assign a document to users (Frappe's assignments: a ToDo each)."""
 
+	def start_sub_flow(
+		self,
+		template: str,
+		*,
+		doctype: str | None,
+		docname: str | None,
+		variables: dict,
+		lineage: list[str],
+		parent: dict,
+		idempotency_key: str,
+	) -> dict:
+		"""Start a run of `template` for a document, as a child of `parent` ({"run", "step", "wait"}).
+		`lineage`: the templates from the first run down to this one. Returns the child as
+		kinds.waiting.sub_flow_summary gives it; raises StepError when the template is unknown or
+		inactive, or the lineage is deeper than allowed."""
+
 
 class Store(Protocol):
 	"""Run state in and out. `save` receives the report of what the advance changed so that an

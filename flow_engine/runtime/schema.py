@@ -11,6 +11,7 @@ from .definition import JOIN_MODES, SCHEMA_VERSION, STEP_TRIGGER_TYPES
 from .events import event_names
 from .kinds.registry import FieldSpec, KindRegistry
 from .limits import MAX_DEPENDS_ON, MAX_LABEL_LENGTH, MAX_STEP_ID_LENGTH, MAX_STEPS
+from .starts import OFFSET_UNITS
 
 SCHEMA_FILE = "flow_definition.schema.json"
 _TEMPLATE = {"type": "string", "pattern": r"\{\{|\{%"}
@@ -152,6 +153,20 @@ def build_schema(registry: KindRegistry | None = None) -> dict:
 					},
 					"doctype": {"type": ["string", "null"]},
 					"field": {"type": ["string", "null"]},
+					"offset": {
+						"type": ["number", "string", "null"],
+						"description": "on_date_field: how long before (negative) or after the date",
+					},
+					"offset_unit": {"enum": [*OFFSET_UNITS, None, ""]},
+					"start_past": {
+						"type": ["boolean", "integer", "null"],
+						"description": "on_date_field: also start documents whose time had passed when they came",
+					},
+					"schedule": {"type": ["string", "null"], "description": "on_schedule: a cron expression"},
+					"filters": {
+						"type": ["array", "object", "string", "null"],
+						"description": "on_schedule with a doctype: Frappe filters choosing the documents",
+					},
 				},
 				"additionalProperties": False,
 			},

@@ -8,7 +8,7 @@ also proves that run state survives a round trip.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,6 +16,7 @@ from .definition import FlowDefinition, load_definition
 from .engine import Engine
 from .errors import StepError
 from .kinds.registry import KindRegistry, KindSpec, StepCall
+from .kinds.waiting import sub_flow_summary
 from .ports import VirtualClock
 from .state import AdvanceReport, Run
 
@@ -121,6 +122,9 @@ class SimulationResult:
 	effects: list[dict] = field(default_factory=list)  # one per side-effecting step that ran
 	actions: list[dict] = field(default_factory=list)  # the effect calls themselves
 	positions: dict[str, int] = field(default_factory=dict)  # step id -> place in execution order
+	# sub-flows' runs, by name: {"run": Run, "definition", "template", "parent": {"run", "step"}}
+	children: dict[str, dict] = field(default_factory=dict)
+	root: str = ""  # the first run's name (effects and events of sub-flows carry their own "run")
 
 	def __post_init__(self):
 		self.positions = {step_id: index for index, step_id in enumerate(self.definition.order)}
@@ -130,10 +134,10 @@ class SimulationResult:
 			return None
 		return (datetime.fromisoformat(iso) - self.start).total_seconds()
 
-	def as_json(self) -> dict:
+	def _steps_json(self, run: Run, definition: FlowDefinition) -> dict:
 		steps = {}
-		for step in self.definition.steps:
-			state = self.run.steps[step.id]
+		for step in definition.steps:
+			state = run.steps[step.id]
 			when = state.get("trigger_at") if state["status"] == "scheduled" else state.get("at")
 			steps[step.id] = {
 				"status": state["status"],
@@ -141,7 +145,29 @@ class SimulationResult:
 				"attempts": len(state.get("attempts", [])),
 				"branch": state.get("branch"),
 			}
-		return {"status": self.run.status, "steps": steps, "effects": self.effects}
+		return steps
+
+	def as_json(self) -> dict:
+		data = {
+			"status": self.run.status,
+			"steps": self._steps_json(self.run, self.definition),
+			"effects": self.effects,
+		}
+		if self.children:
+			data["runs"] = {
+				name: {
+					"template": child["template"],
+					"parent": child["parent"],
+					"status": child["run"].status,
+					"steps": self._steps_json(child["run"], child["definition"]),
+				}
+				for name, child in self.children.items()
+			}
+		return data
+
+
+DEFAULT_MAX_DEPTH = 5  # sub-flows within sub-flows (Flow Settings' "max depth" on a site)
+SIMULATED_EVENT_NAME = "SIM-EVENT"
 
 
 def simulate(
@@ -157,11 +183,16 @@ def simulate(
 	run_name: str = "SIM-RUN",
 	registry: KindRegistry | None = None,
 	template: Mapping | None = None,
+	templates: Mapping | Callable | None = None,
+	max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> SimulationResult:
 	"""Run `definition` from its start through every delay (up to `until_seconds` after the start).
 
-	`complete` names waiting (webhook/manual) steps to complete when reached; `fail` names steps
-	whose every attempt fails, to see retries and failure handling.
+	`complete` names waiting steps to complete when reached (a webhook or manual step; for a
+	`wait_for_event` step, the event happens); `fail` names steps whose every attempt fails, to see
+	retries and failure handling. A `sub_flow` step runs the template `templates` gives for its name
+	(a mapping of name to definition, or a function), as a child run on the same clock; `complete`
+	and `fail` name steps of any run.
 	"""
 	from . import registry as default_registry
 
@@ -170,7 +201,7 @@ def simulate(
 		definition = load_definition(definition, base_registry)
 	clock = VirtualClock(start)
 	effects = RecordingEffects(clock)
-	result = SimulationResult(run=None, definition=definition, start=clock.now())  # type: ignore[arg-type]
+	result = SimulationResult(run=None, definition=definition, start=clock.now(), root=run_name)  # type: ignore[arg-type]
 	fail_set, complete_set = set(fail), set(complete)
 
 	def wrap(spec: KindSpec, handler):
@@ -178,68 +209,201 @@ def simulate(
 			if call.step.id in fail_set:
 				raise StepError(SIMULATED_FAILURE)
 			outcome = handler(call)
-			if spec.side_effect:
-				result.effects.append(
-					{
-						"at": result.offset(clock.now().isoformat()),
-						"step": call.step.id,
-						"kind": spec.name,
-						"payload": call.payload,
-					}
-				)
+			if spec.side_effect and call.waiting is None:
+				effect = {
+					"at": result.offset(clock.now().isoformat()),
+					"step": call.step.id,
+					"kind": spec.name,
+					"payload": call.payload,
+				}
+				if call.run_name != run_name:
+					effect["run"] = call.run_name
+				result.effects.append(effect)
 			return outcome
 
 		return simulated
 
 	engine = Engine(effects, clock, registry=base_registry.wrapped(wrap))
-	store = MemoryStore()
-	context = {"doc": dict(doc or {}), "customer": dict(customer or {}), "template": dict(template or {})}
+	sim = _Runs(engine, result, clock, base_registry, templates, max_depth, run_name)
+	effects.start_sub_flow = sim.start_child
+	template = dict(template or {})
+	context = {"doc": dict(doc or {}), "customer": dict(customer or {}), "template": template}
+	if template.get("name"):
+		context["lineage"] = [template["name"]]
 	run, report = engine.start(definition, name=run_name, context=context, variables=variables)
-	_log(result, run, definition, report, clock)
-	store.save(run, report)
+	sim.add(run, definition, None, None)
+	sim.log(run, report)
 	horizon = start + timedelta(seconds=until_seconds) if until_seconds is not None else None
 
-	# Each pass completes a waiting step or moves the clock to the next scheduled step; attempts
-	# are capped, so this ends. The bound is a guard against an engine bug, not a limit users meet.
+	# Each pass completes waiting steps, tells parents that their sub-flows ended, or moves the
+	# clock to the next timer; attempts are capped, so this ends. The bound is a guard against an
+	# engine bug, not a limit users meet.
 	for _ in range(50 * (len(definition.steps) + 1) * 25):
-		run = store.load(run_name)
-		if run.status != "running":
+		if not sim.running():
 			break
-		to_complete = [
-			sid for sid in definition.order if sid in complete_set and run.steps[sid]["status"] == "waiting"
-		]
-		if to_complete:
-			for step_id in to_complete:
-				if run.status != "running":
-					break  # an earlier completion failed the run
-				report = engine.complete(run, step_id)
-				_log(result, run, definition, report, clock)
-			store.save(run, report)
+		if sim.complete_waiting(complete_set) or sim.tell_parents():
 			continue
-		due_times = [s["trigger_at"] for s in run.steps.values() if s["status"] == "scheduled"]
-		if not due_times:
-			break
-		moment = datetime.fromisoformat(min(due_times))
-		if horizon is not None and moment > horizon:
+		moment = sim.next_timer()
+		if moment is None or (horizon is not None and moment > horizon):
 			break
 		clock.set(moment)
-		now = clock.now().isoformat()
-		for step_id in definition.order:
-			state = run.steps[step_id]
-			if state["status"] == "scheduled" and state["trigger_at"] <= now:
-				report = engine.fire(run, step_id)
-				_log(result, run, definition, report, clock)
-		store.save(run, report)
-	result.run = store.load(run_name)
+		sim.fire_due()
+	result.run = sim.store.load(run_name)
+	for event in result.events:
+		event.pop("_order", None)
+	for name, child in result.children.items():
+		child["run"] = sim.store.load(name)
 	result.actions = effects.actions
 	return result
 
 
+class _Runs:
+	"""The runs of one simulation (the first and its sub-flows), saved between engine calls."""
+
+	def __init__(self, engine, result, clock, registry, templates, max_depth, root):
+		self.engine, self.result, self.clock = engine, result, clock
+		self.registry, self.templates, self.max_depth = registry, templates, max_depth
+		self.root = root
+		self.store = MemoryStore()
+		self.definitions: dict[str, FlowDefinition] = {}
+		self.parents: dict[str, dict] = {}  # child run -> {"run", "step", "wait", "told"}
+		self._deferred: list[tuple[Run, AdvanceReport]] = []
+		self._sequence = 0
+
+	def add(self, run: Run, definition: FlowDefinition, template: str | None, parent: dict | None) -> None:
+		self.definitions[run.name] = definition
+		self.store.save(run)
+		if parent is not None:
+			self.parents[run.name] = {**parent, "told": False}
+			self.result.children[run.name] = {
+				"run": run,
+				"definition": definition,
+				"template": template,
+				"parent": {"run": parent["run"], "step": parent["step"]},
+			}
+
+	def log(self, run: Run, report: AdvanceReport) -> None:
+		self._sequence += 1
+		_log(self.result, run, self.definitions[run.name], report, self.clock, self._sequence, self.root)
+		deferred, self._deferred = self._deferred, []
+		for child, child_report in deferred:  # sub-flows started during that call, after it
+			self.log(child, child_report)
+
+	def running(self) -> bool:
+		return any(self.store.load(name).status == "running" for name in self.definitions)
+
+	def start_child(self, template, *, doctype, docname, variables, lineage, parent, idempotency_key):
+		chain = " → ".join(lineage)
+		if len(lineage) - 1 > self.max_depth:
+			raise StepError(
+				f"sub-flows call one another more than {self.max_depth} deep: {chain}", retryable=False
+			)
+		source = (
+			self.templates(template) if callable(self.templates) else (self.templates or {}).get(template)
+		)
+		if source is None:
+			raise StepError(f"no Flow Template {template!r} to run as a sub-flow", retryable=False)
+		definition = source if isinstance(source, FlowDefinition) else load_definition(source, self.registry)
+		name = f"{parent['run']}/{parent['step']}"
+		if idempotency_key.rpartition("#")[1]:
+			name += f"#{idempotency_key.rpartition('#')[2]}"
+		parent_run = self.store.load(parent["run"]) if parent["run"] in self.definitions else None
+		context = {"template": {"name": template}, "lineage": list(lineage)}
+		if parent_run is not None:
+			reference = parent_run.context.get("doc") or {}
+			same = doctype == reference.get("doctype") and docname == reference.get("name")
+			context["doc"] = dict(reference) if same else {"doctype": doctype, "name": docname}
+			context["customer"] = dict(parent_run.context.get("customer") or {}) if same else {}
+		run, report = self.engine.start(definition, name=name, context=context, variables=variables)
+		self.add(run, definition, template, parent)
+		self._deferred.append((run, report))
+		return sub_flow_summary(run, template)
+
+	def complete_waiting(self, names: set[str]) -> bool:
+		done = False
+		for run_name in list(self.definitions):
+			run = self.store.load(run_name)
+			for step_id in self.definitions[run_name].order:
+				state = run.steps[step_id]
+				if run.status != "running" or step_id not in names or state["status"] != "waiting":
+					continue
+				wait = state.get("wait")
+				if wait is not None and wait.get("sub_flow"):
+					continue  # ends when its child does
+				data = None
+				if wait is not None:
+					doctype, name = wait.get("doctype"), wait.get("docname") or SIMULATED_EVENT_NAME
+					data = {
+						"doctype": doctype,
+						"name": name,
+						"event": wait.get("event"),
+						"doc": {"doctype": doctype, "name": name},
+					}
+				report = self.engine.complete(run, step_id, data, resume=wait is not None)
+				self.store.save(run)
+				self.log(run, report)
+				done = True
+		return done
+
+	def tell_parents(self) -> bool:
+		told = False
+		for child_name, parent in self.parents.items():
+			child = self.store.load(child_name)
+			if parent["told"] or child.status == "running":
+				continue
+			parent["told"] = True
+			if not parent["wait"]:
+				continue
+			summary = sub_flow_summary(child, self.result.children[child_name]["template"])
+			run = self.store.load(parent["run"])
+			state = run.steps.get(parent["step"]) or {}
+			if run.status == "running" and (state.get("wait") or {}).get("sub_flow") == child_name:
+				report = self.engine.complete(run, parent["step"], {"child": summary}, resume=True)
+				self.store.save(run)
+				self.log(run, report)
+				told = True
+		return told
+
+	def next_timer(self) -> datetime | None:
+		times = []
+		for name in self.definitions:
+			run = self.store.load(name)
+			if run.status != "running":
+				continue
+			for state in run.steps.values():
+				if state["status"] == "scheduled":
+					times.append(state["trigger_at"])
+				elif state["status"] == "waiting" and state.get("timeout_at"):
+					times.append(state["timeout_at"])
+		return datetime.fromisoformat(min(times)) if times else None
+
+	def fire_due(self) -> None:
+		now = self.clock.now().isoformat()
+		for name in list(self.definitions):
+			run = self.store.load(name)
+			for step_id in self.definitions[name].order:
+				state = run.steps[step_id]
+				due = (state["status"] == "scheduled" and state["trigger_at"] <= now) or (
+					state["status"] == "waiting" and state.get("timeout_at") and state["timeout_at"] <= now
+				)
+				if due and run.status == "running":
+					report = self.engine.fire(run, step_id)
+					self.store.save(run)
+					self.log(run, report)
+
+
 def _log(
-	result: SimulationResult, run: Run, definition: FlowDefinition, report: AdvanceReport, clock
+	result: SimulationResult,
+	run: Run,
+	definition: FlowDefinition,
+	report: AdvanceReport,
+	clock,
+	sequence: int = 0,
+	root: str | None = None,
 ) -> None:
 	at = result.offset(clock.now().isoformat())
 	retried = set(report.failed_attempts)
+	events = []
 	for status, step_ids in (
 		("done", report.executed),
 		("skipped", report.skipped),
@@ -247,20 +411,27 @@ def _log(
 		("failed", report.failed),
 	):
 		for step_id in step_ids:
-			result.events.append(_event(result, run, definition, step_id, status, at))
+			events.append(_event(result, run, definition, step_id, status, at))
 	for step_id, trigger_at in report.scheduled:
+		if run.steps[step_id]["status"] == "waiting":
+			continue  # a wait's timeout: its "waiting" event says when
 		status = "retry" if step_id in retried else "scheduled"
 		event = _event(result, run, definition, step_id, status, at)
 		event["trigger_at"] = result.offset(trigger_at)
-		result.events.append(event)
-	position = result.positions
-	result.events.sort(key=lambda e: (e["at"], position[e["step"]]))
+		events.append(event)
+	position = {step_id: index for index, step_id in enumerate(definition.order)}
+	for event in events:
+		event["_order"] = (sequence, position[event["step"]])
+		if root is not None and run.name != root:
+			event["run"] = run.name
+	result.events.extend(events)
+	result.events.sort(key=lambda e: (e["at"], e["_order"]))
 
 
 def _event(result, run: Run, definition: FlowDefinition, step_id: str, status: str, at: float) -> dict:
 	step = definition.by_id[step_id]
 	state = run.steps[step_id]
-	event = {
+	event: dict = {
 		"at": at,
 		"step": step_id,
 		"label": step.label,
@@ -270,8 +441,17 @@ def _event(result, run: Run, definition: FlowDefinition, step_id: str, status: s
 	}
 	if state.get("error") and status in ("failed", "retry"):
 		event["error"] = state["error"]
-	payload = next((e["payload"] for e in reversed(result.effects) if e["step"] == step_id), None)
-	if payload is not None and status == "done":
+	if status == "waiting" and state.get("timeout_at"):
+		event["trigger_at"] = result.offset(state["timeout_at"])
+	payload = next(
+		(
+			e["payload"]
+			for e in reversed(result.effects)
+			if e["step"] == step_id and e.get("run", result.root) == run.name
+		),
+		None,
+	)
+	if payload is not None and status in ("done", "waiting"):
 		event["payload"] = payload
 	return event
 

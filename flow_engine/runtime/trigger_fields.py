@@ -27,7 +27,15 @@ TRIGGER_FIELDS = (
 	("condition", "trigger_condition", "Trigger Condition"),
 	("doctype", "trigger_doctype", "Trigger DocType"),
 	("field", "trigger_field", "Trigger Field"),
+	("offset", "trigger_offset", "Offset"),
+	("offset_unit", "trigger_offset_unit", "Offset Unit"),
+	("start_past", "trigger_start_past", "Start Past Dates"),
+	("schedule", "trigger_schedule", "Schedule"),
+	("filters", "trigger_filters", "Document Filters"),
 )
+# A number or check field holds 0 when nobody filled it: that is "not given", as absent is.
+ZERO_IS_EMPTY = frozenset({"offset", "start_past"})
+JSON_KEYS = frozenset({"condition", "filters"})
 DEFAULT_EVENT = "manual"
 
 
@@ -58,11 +66,11 @@ def sync_trigger(
 	out_fields, problems = {}, []
 	for key, name, label in TRIGGER_FIELDS:
 		in_field, in_definition = fields.get(name), trigger.get(key)
-		field_given, definition_given = not _empty(in_field), not _empty(in_definition)
-		field_changed = not is_new and _comparable(in_field) != _comparable(before_fields.get(name))
-		definition_changed = _comparable(in_definition) != _comparable(before_trigger.get(key))
+		field_given, definition_given = not _empty(in_field, key), not _empty(in_definition, key)
+		field_changed = not is_new and _comparable(in_field, key) != _comparable(before_fields.get(name), key)
+		definition_changed = _comparable(in_definition, key) != _comparable(before_trigger.get(key), key)
 		if definition_given and (field_given or field_changed):
-			if _comparable(in_field) != _comparable(in_definition):
+			if _comparable(in_field, key) != _comparable(in_definition, key):
 				if not is_new and field_changed and not definition_changed:
 					definition_given = False  # the field was edited: it wins
 				elif not is_new and definition_changed and not field_changed:
@@ -80,6 +88,8 @@ def sync_trigger(
 			trigger[key] = _as_definition(key, in_field)
 		else:
 			out_fields[name] = DEFAULT_EVENT if key == "event" else in_field
+			if key in ZERO_IS_EMPTY and _empty(trigger.get(key), key) and trigger.get(key) not in (None, ""):
+				continue  # 0 or false in the definition: kept as sent
 			if key == "event":
 				trigger[key] = DEFAULT_EVENT
 			else:
@@ -87,14 +97,24 @@ def sync_trigger(
 	return TriggerSync(trigger, out_fields, problems)
 
 
-def _empty(value) -> bool:
+def _empty(value, key: str = "") -> bool:
+	if key in ZERO_IS_EMPTY and (value is False or (not isinstance(value, str) and value == 0)):
+		return True
+	if key in ZERO_IS_EMPTY and isinstance(value, str) and value.strip() in ("0", "0.0"):
+		return True
 	return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _comparable(value):
-	"""Values as data: a condition as parsed JSON, whatever its spacing; empty as None."""
-	if _empty(value):
+def _comparable(value, key: str = ""):
+	"""Values as data: a condition as parsed JSON, whatever its spacing; a number as a number
+	(3 and 3.0 agree); empty as None."""
+	if _empty(value, key):
 		return None
+	if key in ZERO_IS_EMPTY:
+		try:
+			return float(value)
+		except (TypeError, ValueError):
+			return repr(value)
 	if isinstance(value, str):
 		try:
 			return json.dumps(json.loads(value), sort_keys=True)
@@ -108,19 +128,25 @@ def _comparable(value):
 
 def _as_field(key: str, value):
 	"""A definition value as field text (a condition object as its JSON)."""
-	if key == "condition" and not isinstance(value, str):
+	if key in JSON_KEYS and not isinstance(value, str):
 		return json.dumps(value, ensure_ascii=False)
+	if key == "start_past":
+		return 1 if value else 0
 	return value
 
 
 def _as_definition(key: str, value):
 	"""A field value in the definition: a condition as JSON data when it parses (validation
 	reports it otherwise), the rest as it is."""
-	if key == "condition" and isinstance(value, str):
+	if key in JSON_KEYS and isinstance(value, str):
 		try:
 			return json.loads(value)
 		except ValueError:
 			return value
+	if key == "start_past":
+		return bool(value) if not isinstance(value, str) else value.strip() not in ("", "0")
+	if key == "offset" and isinstance(value, int | float) and not isinstance(value, bool):
+		return int(value) if float(value).is_integer() else value
 	return value
 
 

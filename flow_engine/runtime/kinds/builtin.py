@@ -1,4 +1,5 @@
-"""The built-in step kinds: the seed's eight plus a multi-way `switch`."""
+"""The built-in step kinds: the seed's eight plus a multi-way `switch` (and, in waiting.py,
+`wait_for_event` and `sub_flow`)."""
 
 from __future__ import annotations
 
@@ -365,4 +366,6 @@ BUILTIN_KINDS = (
 
 
 def builtin_registry() -> KindRegistry:
-	return KindRegistry(BUILTIN_KINDS)
+	from .waiting import WAITING_KINDS
+
+	return KindRegistry((*BUILTIN_KINDS, *WAITING_KINDS))

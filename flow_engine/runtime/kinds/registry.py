@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 FIELD_TYPES = frozenset(
@@ -52,10 +53,16 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class StepOutcome:
-	"""What a handler returns: a JSON-able result (kept on the step) and, for branching kinds, a branch."""
+	"""What a handler returns: a JSON-able result (kept on the step) and, for branching kinds, a branch.
+
+	`wait`: the step is not done yet. It waits (JSON-able data saying for what: a document event, a
+	sub-flow's run) until the engine is told (`Engine.complete`) or, with `timeout_at`, until then
+	(`Engine.fire`); the handler is then called again with `call.waiting` set and decides."""
 
 	result: dict = field(default_factory=dict)
 	branch: str | None = None
+	wait: dict | None = None
+	timeout_at: datetime | None = None
 
 
 @dataclass
@@ -70,6 +77,12 @@ class StepCall:
 	idempotency_key: str
 	attempt: int
 	reference: dict | None  # {"doctype", "name"} of the document the run is about
+	# a step that waits (StepOutcome.wait) is called again when told: with what it waited for,
+	# the data it was told (`input`) or, when its timeout passed first, `timed_out`
+	waiting: dict | None = None
+	input: dict | None = None
+	timed_out: bool = False
+	serial: int = 1  # this attempt's number over the step's whole life (a retry does not reset it)
 
 
 Handler = Callable[[StepCall], StepOutcome]
@@ -88,6 +101,8 @@ class KindSpec:
 	dynamic_branches: Callable[[Mapping], list[str]] | None = None
 	side_effect: bool = False
 	description: str = ""
+	# Checks across payload fields that field descriptors cannot say (payload -> [(field, problem)]).
+	check: Callable[[Mapping], list[tuple[str, str]]] | None = None
 
 	@property
 	def has_branches(self) -> bool:

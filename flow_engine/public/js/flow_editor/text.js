@@ -402,7 +402,7 @@ export function events_for(events, doctype) {
 	const named = list.filter(
 		(e) =>
 			!e.needs_doctype &&
-			e.name !== "manual" &&
+			!ALWAYS_OFFERED.includes(e.name) &&
 			(e.doctype === doctype ||
 				(!e.doctype &&
 					lower &&
@@ -410,10 +410,13 @@ export function events_for(events, doctype) {
 						.toLowerCase()
 						.startsWith(lower + " ")))
 	);
-	const manual = list.filter((e) => e.name === "manual");
+	const always = list.filter((e) => ALWAYS_OFFERED.includes(e.name));
 	const generic = list.filter((e) => e.needs_doctype);
-	return [...named, ...manual, ...generic];
+	return [...named, ...always, ...generic];
 }
+
+// events that concern no particular doctype's named event: offered for every doctype
+const ALWAYS_OFFERED = ["manual", "on_schedule"];
 
 // --- icons ----------------------------------------------------------------------------------------
 
