@@ -2,7 +2,8 @@
 
     flow-engine validate PATH...
     flow-engine simulate PATH [--doc DOC.json] [--customer C.json] [--variables V.json]
-                              [--until DURATION] [--complete STEP]... [--fail STEP]... [--json]
+                              [--until DURATION] [--complete STEP]... [--fail STEP]...
+                              [--templates DIR]... [--json]
     flow-engine kinds | schema
 
 Exit codes: 0 fine, 2 invalid input (every problem is printed, never a traceback).
@@ -66,6 +67,14 @@ def _build_parser() -> argparse.ArgumentParser:
 	)
 	simulate.add_argument(
 		"--fail", action="append", default=[], metavar="STEP_ID", help="make every attempt of this step fail"
+	)
+	simulate.add_argument(
+		"--templates",
+		action="append",
+		default=[],
+		metavar="DIR",
+		help="where sub-flows' templates are found, by file name, name or template_name "
+		"(default: PATH's folder)",
 	)
 	simulate.add_argument("--start", help="virtual start time, ISO 8601 (default 2026-01-05T09:00:00)")
 	simulate.add_argument("--json", action="store_true", help="print one JSON object instead of a timeline")
@@ -150,7 +159,12 @@ def _simulate(args) -> int:
 	except ValueError as exc:
 		print(f"flow-engine simulate: {exc}")
 		return EXIT_INVALID
-	unknown = [sid for sid in (*args.complete, *args.fail) if sid not in definition.by_id]
+	templates = TemplateFolder(args.templates or [str(Path(args.path).parent)])
+	unknown = [
+		sid
+		for sid in (*args.complete, *args.fail)
+		if sid not in definition.by_id and not templates.has_step(sid)
+	]
 	if unknown:
 		print(f"{args.path}: no step with id {', '.join(map(repr, unknown))}")
 		return EXIT_INVALID
@@ -169,6 +183,7 @@ def _simulate(args) -> int:
 		fail=args.fail,
 		start=start,
 		template=template,
+		templates=templates,
 	)
 	if args.json:
 		_print_json(result.as_json())
@@ -180,6 +195,39 @@ def _simulate(args) -> int:
 		)
 		print(format_timeline(result))
 	return EXIT_OK
+
+
+class TemplateFolder:
+	"""Sub-flows' templates for `simulate`: the valid definitions in some folders, found by file
+	name, `name` or `template_name` (a Flow Template exported from the desk has the last two)."""
+
+	def __init__(self, folders: list[str]):
+		self.folders = folders
+		self._found: dict | None = None
+
+	def _index(self) -> dict:
+		if self._found is None:
+			self._found = {}
+			for folder in self.folders:
+				for file in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
+					data, error = _read(str(file))
+					definition, problems = check_definition(data) if not error else (None, [error])
+					if definition is None or problems:
+						continue
+					_raw, record, _ = read_source(data)
+					names = [file.stem, definition.raw.get("name")]
+					if record:
+						names += [record.name, record.template_name]
+					for name in names:
+						if isinstance(name, str) and name:
+							self._found.setdefault(name, definition)
+		return self._found
+
+	def __call__(self, name: str):
+		return self._index().get(name)
+
+	def has_step(self, step_id: str) -> bool:
+		return any(step_id in definition.by_id for definition in self._index().values())
 
 
 def _catalog() -> dict:

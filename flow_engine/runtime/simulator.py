@@ -228,6 +228,11 @@ def simulate(
 	effects.start_sub_flow = sim.start_child
 	template = dict(template or {})
 	context = {"doc": dict(doc or {}), "customer": dict(customer or {}), "template": template}
+	if context["doc"].get("doctype") and context["doc"].get("name"):
+		sim.documents[(context["doc"]["doctype"], context["doc"]["name"])] = (
+			context["doc"],
+			context["customer"],
+		)
 	if template.get("name"):
 		context["lineage"] = [template["name"]]
 	run, report = engine.start(definition, name=run_name, context=context, variables=variables)
@@ -269,6 +274,7 @@ class _Runs:
 		self.parents: dict[str, dict] = {}  # child run -> {"run", "step", "wait", "told"}
 		self._deferred: list[tuple[Run, AdvanceReport]] = []
 		self._sequence = 0
+		self.documents: dict[tuple, tuple[dict, dict]] = {}  # (doctype, name) -> (doc, customer)
 
 	def add(self, run: Run, definition: FlowDefinition, template: str | None, parent: dict | None) -> None:
 		self.definitions[run.name] = definition
@@ -307,13 +313,10 @@ class _Runs:
 		name = f"{parent['run']}/{parent['step']}"
 		if idempotency_key.rpartition("#")[1]:
 			name += f"#{idempotency_key.rpartition('#')[2]}"
-		parent_run = self.store.load(parent["run"]) if parent["run"] in self.definitions else None
 		context = {"template": {"name": template}, "lineage": list(lineage)}
-		if parent_run is not None:
-			reference = parent_run.context.get("doc") or {}
-			same = doctype == reference.get("doctype") and docname == reference.get("name")
-			context["doc"] = dict(reference) if same else {"doctype": doctype, "name": docname}
-			context["customer"] = dict(parent_run.context.get("customer") or {}) if same else {}
+		known = self.documents.get((doctype, docname))  # the simulated documents are the first run's
+		context["doc"] = dict(known[0]) if known else {"doctype": doctype, "name": docname}
+		context["customer"] = dict(known[1]) if known else {}
 		run, report = self.engine.start(definition, name=name, context=context, variables=variables)
 		self.add(run, definition, template, parent)
 		self._deferred.append((run, report))
@@ -514,7 +517,8 @@ def format_timeline(result: SimulationResult) -> str:
 			details = event.get("error", "")[:100]
 		else:
 			details = summarize(event.get("payload"))
-		label = event["label"] if len(event["label"]) <= 32 else event["label"][:31] + "…"
+		label = event["label"] if not event.get("run") else f"↳ {event['label']}"
+		label = label if len(label) <= 32 else label[:31] + "…"
 		lines.append(
 			f"{format_offset(event['at']):<15} {label:<32} {event['kind']:<22} {event['status']:<10} {event['branch'] or '':<8} {details}".rstrip()
 		)
@@ -528,4 +532,7 @@ def format_timeline(result: SimulationResult) -> str:
 	)
 	if run.error:
 		lines.append(f"error: {run.error}")
+	for name, child in result.children.items():
+		line = f"sub-flow {child['template']} (run {name}, from step {child['parent']['step']}): {child['run'].status}"
+		lines.append(line + (f": {child['run'].error}" if child["run"].error else ""))
 	return "\n".join(lines)
