@@ -66,7 +66,11 @@ def on_document_event(doc, method: str) -> None:
 	if not matching:
 		return
 	try:
-		_dispatch(doc, kind, matching)
+		starts = [entry for entry in matching if not entry.get("wait")]
+		if starts:
+			_dispatch(doc, kind, starts)
+		if len(starts) < len(matching):
+			_resume_waiting(doc, kind)
 	except Exception:
 		frappe.log_error(title=f"flow_engine: dispatch of {doctype} {doc.name} failed")
 
@@ -134,7 +138,7 @@ def build_index_entries(doctype: str) -> list[dict]:
 		],
 		order_by="creation asc",
 	)
-	entries = []
+	entries = [{"wait": True, "on": kind, "template": None} for kind in sorted(watched_events(doctype))]
 	for template in templates:
 		condition = _parse_condition(template.trigger_condition)
 		if template.trigger_event in GENERIC_EVENTS:
@@ -208,9 +212,154 @@ def listened_doctypes(leaving: str | None = None) -> set[str]:
 		if template.trigger_event in GENERIC_EVENTS:
 			doctypes.add(template.trigger_doctype or template.applies_to)
 		doctypes.update(by_event.get(template.trigger_event, ()))
+	doctypes.update(doctype for doctype, _event in watched_pairs(leaving))
 	doctypes.discard(None)
 	doctypes.discard("")
 	return doctypes
+
+
+# --- steps waiting for document events (wait_for_event) -----------------------------------------
+
+
+def watched_pairs(leaving: str | None = None) -> set[tuple[str, str]]:
+	"""(DocType, event) pairs that some step waits for: in the definitions of active templates
+	(their `watched_doctypes`, set on save), and in the waits of runs under way (a run keeps the
+	definition it started with, whatever became of its template)."""
+	pairs = set()
+	if not frappe.db.table_exists("Flow Event Wait"):  # during the install or the migrate that adds it
+		return pairs
+	for template in frappe.get_all(
+		"Flow Template",
+		filters={"is_active": 1, "watched_doctypes": ("is", "set")},
+		fields=["name", "watched_doctypes"],
+	):
+		if template.name != leaving:
+			pairs.update(parse_watched(template.watched_doctypes))
+	pairs.update(
+		tuple(row)
+		for row in frappe.db.sql("select distinct watched_doctype, watched_event from `tabFlow Event Wait`")
+	)
+	return pairs
+
+
+def watched_events(doctype: str) -> set[str]:
+	"""The events of `doctype` that some step waits for (for the dispatch index)."""
+	if not frappe.db.table_exists("Flow Event Wait"):
+		return set()
+	events = {
+		event
+		for text in frappe.get_all(
+			"Flow Template",
+			filters={"is_active": 1, "watched_doctypes": ("like", f"%|{doctype}:%")},
+			pluck="watched_doctypes",
+		)
+		for watched_doctype, event in parse_watched(text)
+		if watched_doctype == doctype
+	}
+	events.update(
+		row[0]
+		for row in frappe.db.sql(
+			"select distinct watched_event from `tabFlow Event Wait` where watched_doctype = %s", (doctype,)
+		)
+	)
+	return events
+
+
+def format_watched(pairs) -> str | None:
+	"""`|Payment Entry:submit|Issue:value_change|`, or None when the definition watches nothing."""
+	pairs = sorted(set(pairs))
+	return "|" + "".join(f"{doctype}:{event}|" for doctype, event in pairs) if pairs else None
+
+
+def parse_watched(text: str | None) -> set[tuple[str, str]]:
+	pairs = set()
+	for item in (text or "").split("|"):
+		doctype, _sep, event = item.rpartition(":")
+		if doctype and event:
+			pairs.add((doctype, event))
+	return pairs
+
+
+def watch_is_listened(doctype: str, event: str) -> None:
+	"""A new wait of a run whose template does not (or no longer) watch that DocType and event:
+	store the listened DocTypes and drop the index again, so that its events reach the wait."""
+	listened = frappe.db.get_global(LISTENED_KEY)
+	entries = frappe.cache.hget(INDEX_KEY, doctype, lambda: build_index_entries(doctype)) or []
+	covered = any(entry.get("wait") and entry["on"] == event for entry in entries)
+	if not covered or listened is None or f"|{doctype}|" not in listened:
+		clear_dispatch_cache()
+
+
+def _resume_waiting(doc, kind: str) -> None:
+	"""Tell the steps waiting for this event of this document (an outbox row each, written in the
+	caller's transaction like a start, run by a worker once it commits)."""
+	from flow_engine.runs import doc_data
+	from flow_engine.runtime.conditions import compare, evaluate_jsonlogic
+
+	waits = frappe.db.sql(
+		"""select flow_run, step_id, watched_field, watched_value, match_rule from `tabFlow Event Wait`
+		where watched_doctype = %s and watched_event = %s
+		and (watched_docname is null or watched_docname = %s)""",
+		(doc.doctype, kind, doc.name),
+		as_dict=True,
+	)
+	data = None
+	for wait in waits:
+		if kind == "value_change":
+			if not wait.watched_field or not doc.has_value_changed(wait.watched_field):
+				continue
+			if wait.watched_value is not None and not compare(
+				doc.get(wait.watched_field), "==", wait.watched_value
+			):
+				continue
+		if data is None:
+			data = {key: value for key, value in doc_data(doc).items() if not isinstance(value, list)}
+		if wait.match_rule:
+			rule = json.loads(wait.match_rule)
+			matched, error = evaluate_jsonlogic(rule.get("match"), {**(rule.get("bound") or {}), "doc": data})
+			if error:
+				frappe.log_error(
+					title=f"flow_engine: match of step {wait.step_id} of {wait.flow_run} failed",
+					message=error,
+				)
+			if not matched:
+				continue
+		_queue_resume(
+			wait.flow_run,
+			wait.step_id,
+			{"doctype": doc.doctype, "name": doc.name, "event": kind, "doc": data},
+		)
+
+
+def _queue_resume(run_name: str, step_id: str, data: dict) -> None:
+	"""An outbox row telling a waiting step what happened; the worker decides (a second piece of
+	news for the same step finds it no longer waiting, and does nothing)."""
+	queued = frappe.local.flags.setdefault("flow_engine_queued", set())
+	key = ("resume", run_name, step_id)
+	if key in queued:
+		return
+	queued.add(key)
+	from flow_engine.adapters.store import pending_name
+
+	now = now_datetime()
+	frappe.db.sql(
+		"""insert into `tabFlow Step Pending`
+		(name, action, status, trigger_at, retry_count, flow_run, step_id, context_snapshot,
+		creation, modified, owner, modified_by, docstatus)
+		values (%s, 'resume', 'pending', %s, 0, %s, %s, %s, %s, %s, %s, %s, 0)""",
+		(
+			pending_name(),
+			now,
+			run_name,
+			step_id,
+			json.dumps(data, default=str),
+			now,
+			now,
+			frappe.session.user,
+			frappe.session.user,
+		),
+	)
+	_enqueue_after_commit()
 
 
 def store_listened_doctypes(leaving: str | None = None) -> None:
@@ -337,6 +486,10 @@ def _queue_start(
 			frappe.session.user,
 		),
 	)
+	_enqueue_after_commit()
+
+
+def _enqueue_after_commit() -> None:
 	if not frappe.local.flags.get("flow_engine_drain_enqueued"):
 		frappe.local.flags.flow_engine_drain_enqueued = True
 		frappe.db.after_commit.add(_enqueue_drain)

@@ -138,10 +138,17 @@ def start_run(
 	variables: dict | None = None,
 	depth: int = 0,
 	doc_snapshot: dict | None = None,
+	parent: dict | None = None,
+	lineage: list[str] | None = None,
+	tell_parent: bool = True,
 ) -> tuple[Run, AdvanceReport]:
 	"""Start a run of a template (its name or its document). A start from a document event passes
 	the document as it was at the event (`doc_snapshot`): the run's first steps see that, without
-	loading the document again; steps fired later see the document as it is then."""
+	loading the document again; steps fired later see the document as it is then.
+
+	`parent` ({"run", "step", "wait"}): the run whose sub_flow step starts this one; `lineage`: the
+	templates from the first run down to this one. `tell_parent` off: the parent's step starting
+	it reads its outcome itself (a child that ends at once needs no news)."""
 	template = (
 		template_name
 		if isinstance(template_name, Document)
@@ -158,6 +165,9 @@ def start_run(
 		"template_name": template.template_name,
 		"version": template.version,
 	}
+	context["lineage"] = list(lineage or [template.name])
+	if parent:
+		context["parent"] = dict(parent)
 	settings = get_settings()
 	name = new_run_name()
 	fields = {
@@ -169,6 +179,8 @@ def start_run(
 		"context_docname": docname,
 		"customer": (context.get("customer") or {}).get("name"),
 		"depth": depth,
+		"parent_run": (parent or {}).get("run"),
+		"parent_step": (parent or {}).get("step"),
 	}
 	if depth > int(settings.max_depth):
 		# A flow whose steps change documents that start flows… stops here, visibly.
@@ -218,7 +230,7 @@ def start_run(
 		save_run(run, report)
 	else:
 		insert_run(run, report, fields)
-	after_report(run, report)
+	after_report(run, report, tell_parent=tell_parent)
 	return run, report
 
 
@@ -233,10 +245,28 @@ def _operate(run_name: str, operation) -> tuple[Run, AdvanceReport]:
 	return run, report
 
 
-def fire_step(run_name: str, step_id: str, *, force: bool = False) -> tuple[Run, AdvanceReport]:
-	"""Fire a scheduled step. The scheduler passes force=True: its claim already decided the row
-	was due, and an application server whose clock lags the database's must not drop the step."""
-	return _operate(run_name, lambda engine, run: engine.fire(run, step_id, force=force))
+def fire_step(
+	run_name: str, step_id: str, *, force: bool = False, due: str | None = None
+) -> tuple[Run, AdvanceReport]:
+	"""Fire a scheduled step, or a waiting step's timeout. The scheduler passes force=True: its
+	claim already decided the row was due, and an application server whose clock lags the
+	database's must not drop the step; `due` is the row's time (a wait's own timer, or an older one)."""
+	return _operate(run_name, lambda engine, run: engine.fire(run, step_id, force=force, due=due))
+
+
+def resume_step(run_name: str, step_id: str, data: dict) -> tuple[Run, AdvanceReport]:
+	"""News for a step that waits (a document event, the end of a sub-flow). News that comes
+	too late (the step timed out, or went on with earlier news) does nothing."""
+
+	def operation(engine, run):
+		state = run.steps.get(step_id) or {}
+		if run.status != "running" or state.get("status") != "waiting" or state.get("wait") is None:
+			report = AdvanceReport(run.name, run.status)
+			report.note = f"step {step_id} is no longer waiting (run {run.status})"
+			return report
+		return engine.complete(run, step_id, data, resume=True)
+
+	return _operate(run_name, operation)
 
 
 def advance_run(run_name: str) -> tuple[Run, AdvanceReport]:
@@ -252,15 +282,30 @@ def retry_step(run_name: str, step_id: str) -> tuple[Run, AdvanceReport]:
 
 
 def cancel_run(run_name: str, reason: str | None = None) -> tuple[Run, AdvanceReport]:
-	return _operate(run_name, lambda engine, run: engine.cancel(run, reason))
+	"""Cancel a run, and the sub-flows it started that are still running."""
+	run, report = _operate(run_name, lambda engine, run: engine.cancel(run, reason))
+	for child in frappe.get_all(
+		"Flow Run", filters={"parent_run": run_name, "status": "running"}, pluck="name", order_by="creation"
+	):
+		cancel_run(child, _("its parent run {0} was cancelled").format(run_name))
+	return run, report
 
 
-def after_report(run: Run, report: AdvanceReport) -> None:
-	"""Hook point for what follows a run's change (failure notices; see flow_engine.failures)."""
+def after_report(run: Run, report: AdvanceReport, *, tell_parent: bool = True) -> None:
+	"""What follows a run's change: failure notices (flow_engine.failures); a sub-flow that ended
+	tells its parent's waiting step."""
 	if report.failed:
 		from flow_engine.failures import on_run_failed
 
 		on_run_failed(run, report)
+	parent = run.context.get("parent") or {}
+	ended = run.status != "running" and (report.changed or run.status == "cancelled")
+	if tell_parent and ended and parent.get("wait"):
+		from flow_engine.dispatch import _queue_resume
+		from flow_engine.runtime.kinds.waiting import sub_flow_summary
+
+		template = (run.context.get("template") or {}).get("name")
+		_queue_resume(parent["run"], parent["step"], {"child": sub_flow_summary(run, template)})
 
 
 def simulate_template(

@@ -74,6 +74,13 @@ def tick() -> None:
 				job_id=f"flow_engine_drain_{frappe.local.site}_{index}",
 				deduplicate=True,
 			)
+	from flow_engine.time_starts import queue_time_starts
+
+	try:
+		queue_time_starts()
+	except Exception:
+		frappe.db.rollback()
+		frappe.log_error(title="flow_engine: date-based and scheduled starts failed")
 	drain()
 
 
@@ -188,7 +195,8 @@ def _read_committed():
 
 def _claim(batch_size: int, worker: str, lease_seconds: int, starts_only: bool) -> list[str]:
 	now = now_datetime()
-	scope = " and action = 'start'" if starts_only else ""
+	# after a save: the starts and the news for waiting steps it queued (not every due step)
+	scope = " and action in ('start', 'resume')" if starts_only else ""
 	since = frappe.flags.flow_engine_rows_since
 	if since:
 		# the Frappe tier runs on copies of real sites: its drains leave the site's own rows alone
@@ -256,7 +264,7 @@ def process(name: str, worker: str) -> str:
 	for attempt in range(1, CONFLICT_RETRIES + 1):
 		row = frappe.db.sql(
 			"""select name, action, flow_run, step_id, status, claimed_by, retry_count, flow_template,
-			context_doctype, context_docname, trigger_event, context_snapshot, last_error
+			context_doctype, context_docname, trigger_event, context_snapshot, last_error, trigger_at
 			from `tabFlow Step Pending` where name = %s for update""",
 			(name,),
 			as_dict=True,
@@ -311,7 +319,13 @@ def _execute(row) -> tuple[str, str | None, str | None]:
 			doc_snapshot=snapshot.get("doc"),
 		)
 		return "completed", None, run.name
-	run, report = runs.fire_step(row.flow_run, row.step_id, force=True)
+	if row.action == "resume":
+		import json
+
+		run, report = runs.resume_step(row.flow_run, row.step_id, json.loads(row.context_snapshot or "{}"))
+		return "completed", report.note, None
+	due = row.trigger_at.isoformat() if row.trigger_at else None
+	run, report = runs.fire_step(row.flow_run, row.step_id, force=True, due=due)
 	if report.note and run.status in ("failed", "cancelled"):
 		return "cancelled", report.note, None
 	return "completed", report.note, None

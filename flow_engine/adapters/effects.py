@@ -117,6 +117,56 @@ class FrappeEffects:
 
 		return self._once("update_document", idempotency_key, perform, writes_document=True)
 
+	def start_sub_flow(
+		self,
+		template: str,
+		*,
+		doctype: str | None,
+		docname: str | None,
+		variables: dict,
+		lineage: list[str],
+		parent: dict,
+		idempotency_key: str,
+	) -> dict:
+		from flow_engine import runs
+		from flow_engine.runtime.kinds.waiting import sub_flow_summary
+
+		def perform():
+			depth = int(frappe.flags.flow_engine_depth or 0) + 1
+			limit = int(self.settings.max_depth)
+			if depth > limit:
+				raise StepError(
+					f"sub-flows call one another more than {limit} deep (Flow Settings): {' → '.join(lineage)}",
+					retryable=False,
+				)
+			found = frappe.db.get_value("Flow Template", template, ["name", "is_active"], as_dict=True)
+			if not found:
+				raise StepError(f"no Flow Template {template!r} to run as a sub-flow", retryable=False)
+			if not found.is_active:
+				raise StepError(f"Flow Template {template!r} is not active", retryable=False)
+			if doctype and docname and not frappe.db.exists(doctype, docname):
+				raise StepError(f"{doctype} {docname} does not exist", retryable=False)
+			run, _report = runs.start_run(
+				template,
+				doctype=doctype,
+				docname=docname,
+				event="sub_flow",
+				variables=variables,
+				depth=depth,
+				parent=parent,
+				lineage=lineage,
+				tell_parent=False,
+			)
+			return sub_flow_summary(run, template)
+
+		return self._once(
+			"start_sub_flow",
+			idempotency_key,
+			perform,
+			reference=("Flow Template", template),
+			writes_document=True,
+		)
+
 	def create_dispatch_job(self, values: dict, *, idempotency_key: str, reference: dict | None) -> dict:
 		doctype = self.settings.dispatch_doctype or "Dispatch Job"
 

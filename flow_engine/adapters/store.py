@@ -138,8 +138,13 @@ def update_row(doctype: str, name: str, values: dict) -> datetime:
 
 
 def write_schedule(run: Run, report: AdvanceReport) -> None:
-	"""Pending rows for newly scheduled steps (one bulk insert); cancel rows no longer to fire."""
+	"""Pending rows for newly scheduled steps (one bulk insert); cancel rows no longer to fire;
+	the watches of steps that stopped or started waiting for a document event."""
 	if report.unscheduled:
+		frappe.db.sql(
+			"delete from `tabFlow Event Wait` where flow_run = %s and step_id in %s",
+			(run.name, tuple(report.unscheduled)),
+		)
 		table = frappe.qb.DocType("Flow Step Pending")
 		(
 			frappe.qb.update(table)
@@ -151,6 +156,9 @@ def write_schedule(run: Run, report: AdvanceReport) -> None:
 				& (table.status == "pending")
 			)
 		).run()
+	watching = [sid for sid in report.waiting if (run.steps[sid].get("wait") or {}).get("doctype")]
+	if watching:
+		write_watches(run, watching)
 	if not report.scheduled:
 		return
 	scheduled = dict(report.scheduled)  # a step scheduled twice in one call keeps its last time
@@ -161,6 +169,63 @@ def write_schedule(run: Run, report: AdvanceReport) -> None:
 		for step_id, at in scheduled.items()
 	]
 	frappe.db.bulk_insert("Flow Step Pending", PENDING_COLUMNS, rows)
+
+
+WATCH_COLUMNS = (
+	"name",
+	"flow_run",
+	"step_id",
+	"watched_doctype",
+	"watched_event",
+	"watched_field",
+	"watched_value",
+	"watched_docname",
+	"match_rule",
+	"timeout_at",
+	"creation",
+	"modified",
+	"owner",
+	"modified_by",
+	"docstatus",
+)
+
+
+def write_watches(run: Run, step_ids: list[str]) -> None:
+	"""One Flow Event Wait row per step that waits for a document event. Document events of its
+	DocType read them only if the DocType is listened to: a run of a template that no longer
+	watches it (edited, or turned off) makes it listened again."""
+	from flow_engine.dispatch import watch_is_listened
+
+	now = now_datetime()
+	user = frappe.session.user
+	rows = []
+	for step_id in step_ids:
+		wait = run.steps[step_id]["wait"]
+		rule = {"match": wait.get("match"), "bound": wait.get("bound") or {}} if wait.get("match") else None
+		value = wait.get("value")
+		rows.append(
+			(
+				pending_name(),
+				run.name,
+				step_id,
+				wait["doctype"],
+				wait.get("event") or "update",
+				wait.get("field"),
+				None if value is None else str(value),
+				wait.get("docname"),
+				dumps(rule) if rule else None,
+				_datetime(run.steps[step_id].get("timeout_at")),
+				now,
+				now,
+				user,
+				user,
+				0,
+			)
+		)
+	frappe.db.bulk_insert("Flow Event Wait", WATCH_COLUMNS, rows)
+	for step_id in step_ids:
+		wait = run.steps[step_id]["wait"]
+		watch_is_listened(wait["doctype"], wait.get("event") or "update")
 
 
 def pending_name() -> str:

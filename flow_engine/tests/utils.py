@@ -20,6 +20,9 @@ TEST_PREFIX = f"_Test Flow {MARK} "
 # created after the class started. Users go first, through delete_doc (their roles, settings and
 # contact go with them).
 CREATED_ROWS = (
+	"Flow Event Wait",
+	"Flow Time Start",
+	"Flow Trigger State",
 	"Flow Effect",
 	"Flow Step Pending",
 	"Flow Run",
@@ -47,7 +50,7 @@ CREATED_ROWS = (
 	"Email Account",
 	"Deleted Document",
 )
-FLOW_ROWS = CREATED_ROWS[:4]
+FLOW_ROWS = CREATED_ROWS[:7]
 SETTINGS = ("Flow Settings", "SMS Settings")
 TEMPLATE_FIELDS = (
 	"name",

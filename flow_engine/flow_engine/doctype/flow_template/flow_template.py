@@ -7,6 +7,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
+from flow_engine.dispatch import format_watched
 from flow_engine.doctype_errors import FlowTemplateError
 from flow_engine.runtime import DefinitionError, load_definition, registry
 from flow_engine.runtime.definition import strict_json_loads
@@ -33,6 +34,12 @@ class FlowTemplate(Document):
 		except DefinitionError as exc:
 			frappe.throw(problems_message(exc), FlowTemplateError, title=_("Invalid flow"))
 		self.step_count = len(definition.steps)
+		self.validate_site_references(definition)
+		self.watched_doctypes = format_watched(
+			(step.payload["doctype"], step.payload.get("event") or "update")
+			for step in definition.steps
+			if step.kind == "wait_for_event"
+		)
 		if self.is_active and self.has_value_changed("is_active"):
 			self.disabled_reason = None
 
@@ -65,6 +72,48 @@ class FlowTemplate(Document):
 		raw["trigger"] = synced.trigger
 		self.flow_definition = json.dumps(raw, indent=1, ensure_ascii=False)
 
+	def validate_site_references(self, definition):
+		"""What only the site can check: the DocTypes and templates the flow names exist, and a
+		date-based trigger's field is a date. Each problem names its step (or the trigger) and field."""
+		from flow_engine.runs import problems_message
+		from flow_engine.runtime import Problem
+		from flow_engine.runtime.rendering import is_template
+		from flow_engine.time_starts import date_field_problem
+
+		problems = []
+		trigger = definition.trigger
+		if trigger.event == "on_date_field":
+			problem = date_field_problem(trigger.doctype or self.applies_to, trigger.field)
+			if problem:
+				problems.append(Problem(None, "trigger.field", problem))
+		if (
+			trigger.event == "on_schedule"
+			and trigger.doctype
+			and not frappe.db.exists("DocType", trigger.doctype)
+		):
+			problems.append(
+				Problem(None, "trigger.doctype", _("no DocType {0}").format(repr(trigger.doctype)))
+			)
+		for step in definition.steps:
+			if step.kind == "wait_for_event" and not frappe.db.exists("DocType", step.payload.get("doctype")):
+				problems.append(
+					Problem(
+						step.id,
+						"payload.doctype",
+						_("no DocType {0}").format(repr(step.payload.get("doctype"))),
+					)
+				)
+			if step.kind == "sub_flow":
+				name = str(step.payload.get("template") or "")
+				if name and not is_template(name) and not frappe.db.exists("Flow Template", name):
+					problems.append(
+						Problem(step.id, "payload.template", _("no Flow Template {0}").format(repr(name)))
+					)
+		if problems:
+			frappe.throw(
+				problems_message(DefinitionError(problems)), FlowTemplateError, title=_("Invalid flow")
+			)
+
 	def validate_unique_name(self):
 		duplicate = frappe.db.get_value(
 			"Flow Template",
@@ -88,8 +137,11 @@ class FlowTemplate(Document):
 
 	def on_update(self):
 		from flow_engine.dispatch import clear_dispatch_cache
+		from flow_engine.time_starts import forget_state
 
 		clear_dispatch_cache()
+		if self.has_value_changed("is_active") or self.has_value_changed("trigger_event"):
+			forget_state(self.name)  # turned on again: what it missed while off does not start
 
 	def on_trash(self):
 		if self.is_system and not (frappe.flags.in_seed or frappe.flags.in_uninstall):
