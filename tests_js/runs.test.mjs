@@ -8,6 +8,7 @@ import {
 	result_pairs,
 	status_counts,
 	timeline_rows,
+	wait_text,
 } from "../flow_engine/public/js/flow_editor/runs.js";
 import { kinds, seed } from "./helpers.mjs";
 
@@ -29,6 +30,27 @@ describe("run views", () => {
 		assert.deepEqual(result_pairs({ doctype: "Issue", name: "ISS-1", assigned_to: ["a@b"] }), [
 			{ key: "assigned_to", value: '["a@b"]' },
 		]);
+		// a sub-flow's result: its run is a link, its steps and variables stay in the run view's data
+		const child = { run: "FR-00009", template: "FT-1", status: "completed", steps: {}, variables: {} };
+		assert.deepEqual(result_links(child), [{ doctype: "Flow Run", name: "FR-00009" }]);
+		assert.deepEqual(result_pairs(child), [
+			{ key: "template", value: "FT-1" },
+			{ key: "status", value: "completed" },
+		]);
+	});
+
+	test("what a waiting step waits for, in words", () => {
+		assert.equal(wait_text({ sub_flow: "FR-00002" }), "Waits for its sub-flow FR-00002 to end");
+		assert.equal(
+			wait_text({ doctype: "Issue", docname: "ISS-1", event: "value_change", field: "status", value: "Resolved" }),
+			"Waits until Issue ISS-1: status becomes Resolved"
+		);
+		assert.equal(
+			wait_text({ doctype: "Issue", event: "value_change", field: "status", value: null }),
+			"Waits until Issue: status changes"
+		);
+		assert.equal(wait_text({ doctype: "Payment Entry", event: "submit" }), "Waits for Payment Entry: submit");
+		assert.equal(wait_text(null), "");
 	});
 
 	test("rows follow the tree, with states, links and payloads", () => {

@@ -7,6 +7,7 @@ import {
 	is_live,
 	next_poll_delay,
 	step_status_label,
+	wait_text,
 } from "./runs.js";
 import {
 	datetime_text,
@@ -30,6 +31,11 @@ function parse(text, fallback) {
 function when_html(state) {
 	if (state.status === "scheduled" && state.trigger_at) {
 		return `${esc(__("due {0}", [datetime_text(state.trigger_at)]))}`;
+	}
+	if (state.status === "waiting" && state.timeout_at) {
+		return `${esc(datetime_text(state.at))}<div>${esc(
+			__("times out {0}", [datetime_text(state.timeout_at)])
+		)}</div>`;
 	}
 	return esc(datetime_text(state.at));
 }
@@ -57,7 +63,8 @@ export function timeline_html(run, kinds, { actions = false, can_retry = false }
 			const state = row.state;
 			const links = row.links.map((link) => doc_link(link.doctype, link.name)).join("");
 			const buttons = [];
-			if (actions && row.status === "waiting" && run.status === "running") {
+			// a step whose kind waits (an event, a sub-flow) goes on by itself: nobody completes it
+			if (actions && row.status === "waiting" && !state.wait && run.status === "running") {
 				buttons.push(
 					`<button class="btn btn-xs btn-primary" data-run-action="complete" data-step="${esc(
 						row.id
@@ -106,7 +113,13 @@ export function timeline_html(run, kinds, { actions = false, can_retry = false }
 							: ""
 					}</td>
 				<td class="small">${when_html(state)}</td>
-				<td>${links ? `<div>${links}</div>` : ""}${pairs_html(row.result)}${
+				<td>${
+					state.status === "waiting" && state.wait
+						? `<div class="small">${esc(wait_text(state.wait))}${
+								state.wait.sub_flow ? " " + doc_link("Flow Run", state.wait.sub_flow) : ""
+						  }</div>`
+						: ""
+				}${links ? `<div>${links}</div>` : ""}${pairs_html(row.result)}${
 				state.error && row.status !== "done"
 					? `<div class="text-danger small">${esc(state.error)}</div>`
 					: ""
@@ -271,7 +284,7 @@ export async function setup_run_form(frm) {
 				__("Retry")
 			);
 		}
-		if (state.status === "waiting" && frm.doc.status === "running") {
+		if (state.status === "waiting" && !state.wait && frm.doc.status === "running") {
 			frm.add_custom_button(
 				step_id,
 				async () => {

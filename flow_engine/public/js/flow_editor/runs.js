@@ -66,6 +66,7 @@ export function result_links(result) {
 	};
 	add(result.doctype, result.name);
 	add("Subscription", result.subscription);
+	add("Flow Run", result.run); // a sub-flow's run
 	for (const key of ["documents", "created"]) {
 		for (const item of Array.isArray(result[key]) ? result[key] : []) {
 			if (item && typeof item === "object") add(item.doctype, item.name);
@@ -74,10 +75,26 @@ export function result_links(result) {
 	return links;
 }
 
+/**
+ * What a waiting step waits for, in words ("" for webhook and manual steps, which a person
+ * completes): a document event, or a sub-flow's run.
+ */
+export function wait_text(wait) {
+	if (!wait || typeof wait !== "object") return "";
+	if (wait.sub_flow) return __("Waits for its sub-flow {0} to end", [wait.sub_flow]);
+	const what = wait.docname ? `${__(wait.doctype)} ${wait.docname}` : __(wait.doctype);
+	if (wait.event === "value_change" && wait.field) {
+		return wait.value !== null && wait.value !== undefined
+			? __("Waits until {0}: {1} becomes {2}", [what, wait.field, wait.value])
+			: __("Waits until {0}: {1} changes", [what, wait.field]);
+	}
+	return __("Waits for {0}: {1}", [what, __(wait.event || "update")]);
+}
+
 /** The rest of a result (what result_links did not show) as short pairs. */
 export function result_pairs(result) {
 	if (!result || typeof result !== "object") return [];
-	const shown = new Set(["doctype", "name", "subscription"]);
+	const shown = new Set(["doctype", "name", "subscription", "run", "doc", "steps", "variables"]);
 	const rest = {};
 	for (const [key, value] of Object.entries(result)) if (!shown.has(key)) rest[key] = value;
 	return payload_pairs(rest, 160);
