@@ -10,7 +10,8 @@ machine spreads over all of them alike:
 
     baseline    flow_engine's doc_events handlers removed (as if the app were not installed)
     t0          hooks active, no active Flow Template on the site
-    t1000       hooks active, 1,000 active templates on other doctypes (generic and named events)
+    t1000       hooks active, 1,000 active templates on other doctypes (generic and named events;
+                one in five also has a step waiting for an event of its doctype)
     t5false     hooks active, 5 active on_update templates on the saved doctype, conditions false
     t5false_nc  (Customer) the same with conditions whose paths do not contain "customer"
     notif5      (ToDo only, for comparison) no flow hooks; 5 enabled Frappe Notifications on ToDo,
@@ -145,18 +146,30 @@ def make_other_templates(count: int) -> list[str]:
 			event, doctype = NAMED[i % len(NAMED)], None
 		else:
 			event, doctype = GENERIC[i % len(GENERIC)], TEMPLATE_DOCTYPES[i % len(TEMPLATE_DOCTYPES)]
-		overrides.append(
-			{
-				"template_name": f"{c.BENCH_PREFIX}other {i}",
-				"trigger_event": event,
-				"trigger_doctype": doctype,
-				"trigger_field": "status" if event == "on_value_change" else None,
-				"trigger_condition": json.dumps({"==": [{"var": "doc.status"}, f"S{i}"]}) if i % 2 else None,
-			}
-		)
+		row = {
+			"template_name": f"{c.BENCH_PREFIX}other {i}",
+			"trigger_event": event,
+			"trigger_doctype": doctype,
+			"trigger_field": "status" if event == "on_value_change" else None,
+			"trigger_condition": json.dumps({"==": [{"var": "doc.status"}, f"S{i}"]}) if i % 2 else None,
+		}
+		if i % 5 == 0:  # a step waiting for an event of another doctype: those saves are watched too
+			watched = TEMPLATE_DOCTYPES[(i // 5) % len(TEMPLATE_DOCTYPES)]
+			row["flow_definition"] = json.dumps({"steps": [*WAIT, waiting_step(watched)]})
+			row["watched_doctypes"] = f"|{watched}:update|"
+		overrides.append(row)
 	c.clone_rows("Flow Template", first, names, overrides)
 	frappe.db.commit()
 	return [first, *names]
+
+
+def waiting_step(doctype: str) -> dict:
+	return {
+		"id": "reply",
+		"kind": "wait_for_event",
+		"depends_on": [WAIT[-1]["id"]],
+		"payload": {"doctype": doctype, "event": "update", "timeout_days": 1},
+	}
 
 
 def make_false_templates(doctype: str) -> dict[str, list[str]]:
