@@ -117,12 +117,28 @@ def _date_pass(template, state, now) -> int:
 	not_started = f"""not exists (select 1 from `tabFlow Time Start` s where s.flow_template = %(template)s
 		and s.reference_name = d.name and s.occurrence = d.{column})"""
 
+	offset = offset_seconds(template.trigger_offset, template.trigger_offset_unit)
+	# a document created after its time does not start (unless start_past): even when a backlog
+	# keeps the window open for a while
+	in_time = (
+		""
+		if template.trigger_start_past
+		else f"and d.creation <= timestamp(d.{column}) + interval %(offset)s second"
+	)
+
 	def due(window, limit):
 		return frappe.db.sql(
 			f"""select d.name, d.{column} from {table} d
-			where d.{column} > %(lower)s and d.{column} <= %(upper)s and d.docstatus < 2 and {not_started}
+			where d.{column} > %(lower)s and d.{column} <= %(upper)s and d.docstatus < 2 {in_time}
+			and {not_started}
 			order by d.{column}, d.name limit %(limit)s""",
-			{"lower": window.lower, "upper": window.upper, "template": template.name, "limit": limit},
+			{
+				"lower": window.lower,
+				"upper": window.upper,
+				"template": template.name,
+				"limit": limit,
+				"offset": round(offset),
+			},
 		)
 
 	def changed_late(since, upper, limit):
@@ -136,7 +152,7 @@ def _date_pass(template, state, now) -> int:
 	result = plan_date_pass(
 		checked_until=state.checked_until,
 		now=now,
-		offset=offset_seconds(template.trigger_offset, template.trigger_offset_unit),
+		offset=offset,
 		start_past=bool(template.trigger_start_past),
 		due=due,
 		changed_late=changed_late,

@@ -175,11 +175,15 @@ def test_kinds_command_prints_the_catalog(capsys):
 	assert main(["kinds"]) == 0
 	catalog = json.loads(capsys.readouterr().out)
 	assert sorted(catalog["kinds"]) == [
+		"assign",
+		"comment",
 		"condition",
+		"create_document",
 		"dispatch_job",
 		"erp_update",
 		"issue",
 		"notify",
+		"set_value",
 		"sub_flow",
 		"subscription_activate",
 		"switch",

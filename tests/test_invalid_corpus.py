@@ -26,7 +26,7 @@ from flow_engine.runtime.kinds.registry import FieldSpec, KindSpec, StepOutcome
 CORPUS = Path(__file__).resolve().parent / "corpus" / "invalid"
 CASES = sorted(path for path in CORPUS.iterdir() if path.suffix in (".json", ".txt"))
 
-KINDS = "condition, dispatch_job, erp_update, issue, notify, sub_flow, subscription_activate, switch, wait, wait_for_event, webhook"
+KINDS = "assign, comment, condition, create_document, dispatch_job, erp_update, issue, notify, set_value, sub_flow, subscription_activate, switch, wait, wait_for_event, webhook"
 RETRY_KEYS = "max_attempts, initial_interval_seconds, backoff_factor, max_interval_seconds, jitter"
 
 

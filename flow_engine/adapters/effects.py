@@ -92,16 +92,74 @@ class FrappeEffects:
 	# --- documents ----------------------------------------------------------------------------
 
 	def create_document(
-		self, doctype: str, values: dict, *, idempotency_key: str, reference: dict | None
+		self,
+		doctype: str,
+		values: dict,
+		*,
+		idempotency_key: str,
+		reference: dict | None,
+		strict: bool = False,
+		submit: bool = False,
 	) -> dict:
 		def perform():
+			_require_doctype(doctype)
+			if strict:
+				_refuse_unknown_fields(doctype, values)
 			doc = frappe.get_doc({"doctype": doctype, **_known_fields(doctype, values)})
-			if doctype == "Issue":
+			if doctype == "Issue" and not strict:
 				_drop_missing_links(doc, ("priority", "issue_type"))
 			_insert(doc)
+			if submit:
+				if not doc.meta.is_submittable:
+					raise StepError(f"{doctype} cannot be submitted", retryable=False)
+				_submit(doc)
 			return {"doctype": doctype, "name": doc.name}
 
 		return self._once("create_document", idempotency_key, perform, writes_document=True)
+
+	def set_value(
+		self, doctype: str, name: str, field: str, value, *, operation: str, idempotency_key: str
+	) -> dict:
+		def perform():
+			_require_doctype(doctype)
+			if not frappe.db.exists(doctype, name):
+				raise StepError(f"{doctype} {name} does not exist", retryable=False)
+			doc = frappe.get_doc(doctype, name, for_update=True)  # a counter: one writer at a time
+			docfield = doc.meta.get_field(field)
+			if docfield is None:
+				raise StepError(f"{doctype} has no field {field}", retryable=False)
+			before = doc.get(field)
+			if operation == "set":
+				after = value
+			else:
+				if docfield.fieldtype not in ("Int", "Float", "Currency", "Percent"):
+					raise StepError(
+						f"{doctype}.{field} is a {docfield.fieldtype} field: only numbers can be counted",
+						retryable=False,
+					)
+				after = (before or 0) + (value if operation == "increment" else -value)
+			doc.set(field, after)
+			_save(doc)
+			return {"field": field, "before": before, "after": doc.get(field)}
+
+		return self._once(
+			"set_value", idempotency_key, perform, reference=(doctype, name), writes_document=True
+		)
+
+	def add_comment(self, doctype: str, name: str, text: str, *, idempotency_key: str, flow: dict) -> dict:
+		def perform():
+			_require_doctype(doctype)
+			if not frappe.db.exists(doctype, name):
+				raise StepError(f"{doctype} {name} does not exist", retryable=False)
+			from frappe.utils import get_link_to_form
+
+			by = _("Flow {0}").format(
+				get_link_to_form("Flow Run", flow.get("run"), label=flow.get("template") or flow.get("run"))
+			)
+			comment = frappe.get_doc(doctype, name).add_comment("Comment", f"{text}<br><small>{by}</small>")
+			return {"doctype": "Comment", "name": comment.name}
+
+		return self._once("add_comment", idempotency_key, perform, reference=(doctype, name))
 
 	def update_document(self, doctype: str, name: str, values: dict, *, idempotency_key: str) -> dict:
 		def perform():
@@ -209,24 +267,55 @@ class FrappeEffects:
 		return self._once("activate_subscription", idempotency_key, perform)
 
 	def assign(
-		self, doctype: str, name: str, users: list[str], *, description: str, idempotency_key: str
+		self,
+		doctype: str,
+		name: str,
+		users: list[str],
+		*,
+		description: str,
+		idempotency_key: str,
+		role: str | None = None,
+		pick: str | None = None,
+		due_date: str | None = None,
 	) -> dict:
 		def perform():
 			from frappe.desk.form import assign_to
 
+			_require_doctype(doctype)
+			if not frappe.db.exists(doctype, name):
+				raise StepError(f"{doctype} {name} does not exist", retryable=False)
 			known = [user for user in users if frappe.db.exists("User", {"name": user, "enabled": 1})]
-			if not known:
+			if users and not known:
 				raise StepError(f"no enabled user among {', '.join(users)}", retryable=False)
+			if role:
+				known.append(_pick_user(role, pick or "round_robin"))
+			description_text = description or _("{0} {1}").format(_(doctype), name)  # a ToDo needs one
+			args = {"assign_to": known, "doctype": doctype, "name": name, "description": description_text}
+			if due_date:
+				from frappe.utils import getdate
+
+				try:
+					args["date"] = str(getdate(due_date))
+				except Exception:
+					raise StepError(
+						f"payload.due_date: {due_date!r} is not a date", retryable=False
+					) from None
 			try:
-				assign_to.add(
-					{"assign_to": known, "doctype": doctype, "name": name, "description": description},
-					ignore_permissions=True,
-				)
+				assign_to.add(args, ignore_permissions=True)
 			except assign_to.DuplicateToDoError:
 				pass  # already assigned: the goal is met
-			return {"doctype": doctype, "name": name, "assigned_to": known}
+			except frappe.ValidationError as exc:
+				raise StepError(f"ToDo: {frappe.utils.strip_html(str(exc))}"[:500], retryable=False) from None
+			return {
+				"doctype": doctype,
+				"name": name,
+				"assigned_to": known,
+				**({"role": role} if role else {}),
+			}
 
-		return self._once("assign", idempotency_key, perform, reference=(doctype, name))
+		return self._once(
+			"assign_role" if role else "assign", idempotency_key, perform, reference=(doctype, name)
+		)
 
 	# --- messages -----------------------------------------------------------------------------
 
@@ -316,6 +405,70 @@ def _(text: str) -> str:
 	return frappe._(text)
 
 
+def _require_doctype(doctype: str) -> None:
+	if not frappe.db.exists("DocType", doctype):
+		raise StepError(f"no DocType {doctype!r}", retryable=False)
+
+
+def _refuse_unknown_fields(doctype: str, values: dict) -> None:
+	"""What a flow asks to write is written or refused, never silently dropped."""
+	meta = frappe.get_meta(doctype)
+	unknown = sorted(key for key in values if not meta.has_field(key) and key != "name")
+	if unknown:
+		raise StepError(f"{doctype} has no field {', '.join(unknown)}", retryable=False)
+	for table in meta.get_table_fields():
+		rows = values.get(table.fieldname)
+		if rows is None:
+			continue
+		if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+			raise StepError(f"{doctype}.{table.fieldname} must be a list of rows", retryable=False)
+		child = frappe.get_meta(table.options)
+		for row in rows:
+			extra = sorted(key for key in row if not child.has_field(key))
+			if extra:
+				raise StepError(
+					f"{table.options} (in {table.fieldname}) has no field {', '.join(extra)}", retryable=False
+				)
+
+
+def _pick_user(role: str, pick: str) -> str:
+	"""One enabled user of `role`: in turn (round_robin: the one assigned longest ago, or never),
+	or the one with the fewest open ToDos (least_loaded); ties go by name."""
+	users = sorted(
+		set(
+			frappe.get_all(
+				"Has Role",
+				filters={
+					"role": role,
+					"parenttype": "User",
+					"parent": ("not in", ("Administrator", "Guest")),
+				},
+				pluck="parent",
+			)
+		)
+		& set(frappe.get_all("User", filters={"enabled": 1, "user_type": "System User"}, pluck="name"))
+	)
+	if not users:
+		raise StepError(f"role {role!r} has no enabled user to assign", retryable=False)
+	if pick == "least_loaded":
+		rows = frappe.get_all(
+			"ToDo",
+			filters={"allocated_to": ("in", users), "status": "Open"},
+			fields=["allocated_to", "count(name) as open"],
+			group_by="allocated_to",
+		)
+		load = {row.allocated_to: row.open for row in rows}
+		return min(users, key=lambda user: (load.get(user, 0), user))
+	rows = frappe.get_all(
+		"ToDo",
+		filters={"allocated_to": ("in", users)},
+		fields=["allocated_to", "max(creation) as last"],
+		group_by="allocated_to",
+	)
+	last = {row.allocated_to: row.last for row in rows}
+	return min(users, key=lambda user: (last.get(user) is not None, last.get(user) or "", user))
+
+
 def _known_fields(doctype: str, values: dict) -> dict:
 	meta = frappe.get_meta(doctype)
 	return {key: value for key, value in values.items() if meta.has_field(key) or key in ("name",)}
@@ -374,6 +527,16 @@ def _insert(doc) -> None:
 	except (frappe.ValidationError, frappe.LinkValidationError, frappe.MandatoryError) as exc:
 		raise StepError(
 			f"{doc.doctype}: {frappe.utils.strip_html(str(exc))}"[:500], retryable=False
+		) from None
+
+
+def _submit(doc) -> None:
+	try:
+		doc.flags.ignore_permissions = True
+		doc.submit()
+	except frappe.ValidationError as exc:
+		raise StepError(
+			f"{doc.doctype} {doc.name}: {frappe.utils.strip_html(str(exc))}"[:500], retryable=False
 		) from None
 
 

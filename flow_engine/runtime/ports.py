@@ -47,8 +47,27 @@ class Effects(Protocol):
 	`reference` is the {"doctype", "name"} of the document the run is about, to link to."""
 
 	def create_document(
-		self, doctype: str, values: dict, *, idempotency_key: str, reference: dict | None
-	) -> dict: ...
+		self,
+		doctype: str,
+		values: dict,
+		*,
+		idempotency_key: str,
+		reference: dict | None,
+		strict: bool = False,
+		submit: bool = False,
+	) -> dict:
+		"""`strict`: a field the DocType does not have is an error (else it is left out)."""
+		...
+
+	def set_value(
+		self, doctype: str, name: str, field: str, value, *, operation: str, idempotency_key: str
+	) -> dict:
+		"""operation: set, increment or decrement (value is then a number)."""
+		...
+
+	def add_comment(self, doctype: str, name: str, text: str, *, idempotency_key: str, flow: dict) -> dict:
+		"""A comment on the document's timeline; `flow`: {"run", "template"} that wrote it."""
+		...
 
 	def update_document(self, doctype: str, name: str, values: dict, *, idempotency_key: str) -> dict: ...
 
@@ -84,9 +103,19 @@ class Effects(Protocol):
 		...
 
 	def assign(
-		self, doctype: str, name: str, users: list[str], *, description: str, idempotency_key: str
+		self,
+		doctype: str,
+		name: str,
+		users: list[str],
+		*,
+		description: str,
+		idempotency_key: str,
+		role: str | None = None,
+		pick: str | None = None,
+		due_date: str | None = None,
 	) -> dict:
-		"""Assign a document to users (Frappe's assignments: a ToDo each)."""
+		"""Assign a document to users (Frappe's assignments: a ToDo each), or to one enabled user
+		of `role` chosen by `pick` (round_robin or least_loaded)."""
 
 	def start_sub_flow(
 		self,

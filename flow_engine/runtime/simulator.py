@@ -50,13 +50,22 @@ class RecordingEffects:
 		self._counters[doctype] = self._counters.get(doctype, 0) + 1
 		return f"SIM-{doctype.replace(' ', '')}-{self._counters[doctype]:04d}"
 
-	def create_document(self, doctype, values, *, idempotency_key, reference):
+	def create_document(self, doctype, values, *, idempotency_key, reference, strict=False, submit=False):
 		key = ("create_document", idempotency_key)
 		if key in self._answers:
 			return self._answers[key]
 		answer = {"doctype": doctype, "name": self._new_name(doctype)}
+		args = {"doctype": doctype, "values": values, **({"submit": True} if submit else {})}
+		return self._record("create_document", idempotency_key, args, answer)
+
+	def set_value(self, doctype, name, field, value, *, operation, idempotency_key):
+		args = {"doctype": doctype, "name": name, "field": field, "value": value, "operation": operation}
+		return self._record("set_value", idempotency_key, args, {"field": field, "operation": operation})
+
+	def add_comment(self, doctype, name, text, *, idempotency_key, flow):
+		args = {"doctype": doctype, "name": name, "text": text}
 		return self._record(
-			"create_document", idempotency_key, {"doctype": doctype, "values": values}, answer
+			"add_comment", idempotency_key, args, {"doctype": "Comment", "name": self._new_name("Comment")}
 		)
 
 	def update_document(self, doctype, name, values, *, idempotency_key):
@@ -91,9 +100,16 @@ class RecordingEffects:
 		args = {"method": method, "url": url, "body": body, "headers": headers}
 		return self._record("http_request", idempotency_key, args, {"status_code": 200, "body": ""})
 
-	def assign(self, doctype, name, users, *, description, idempotency_key):
+	def assign(
+		self, doctype, name, users, *, description, idempotency_key, role=None, pick=None, due_date=None
+	):
 		args = {"doctype": doctype, "name": name, "users": users, "description": description}
-		return self._record("assign", idempotency_key, args, {"assigned_to": users})
+		if role:
+			args.update(role=role, pick=pick)
+		if due_date:
+			args["due_date"] = due_date
+		# a role's user cannot be known without a site: the simulation names the role
+		return self._record("assign", idempotency_key, args, {"assigned_to": users or [f"({role})"]})
 
 	def activate_subscription(self, name, *, idempotency_key, customer=None):
 		args = {"subscription": name} if name else {"customer": customer}

@@ -140,8 +140,8 @@ def plan_date_pass(
 ) -> DatePass:
 	"""One pass over (checked_until, now].
 
-	`due(window, limit)`: documents whose value is in the window and that have not started for
-	that value, in value order. `changed_late(since, upper, limit)` (only with `start_past`):
+	`due(window, limit)`: documents whose value is in the window, created before their start time
+	(unless `start_past`), and that have not started for that value, in value order. `changed_late(since, upper, limit)` (only with `start_past`):
 	documents changed since `since` whose start time (value <= upper) had passed and that have not
 	started for their value. Both are indexed queries in the Frappe layer.
 	"""

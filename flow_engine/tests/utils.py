@@ -37,6 +37,7 @@ CREATED_ROWS = (
 	"Communication",
 	"Version",
 	"Issue",
+	"Task",
 	"Quotation",
 	"Contract",
 	"Sales Invoice",

@@ -366,6 +366,7 @@ BUILTIN_KINDS = (
 
 
 def builtin_registry() -> KindRegistry:
+	from .documents import DOCUMENT_KINDS
 	from .waiting import WAITING_KINDS
 
-	return KindRegistry((*BUILTIN_KINDS, *WAITING_KINDS))
+	return KindRegistry((*BUILTIN_KINDS, *DOCUMENT_KINDS, *WAITING_KINDS))

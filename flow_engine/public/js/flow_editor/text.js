@@ -435,6 +435,12 @@ const ICON_ALIASES = {
 	mail: "mail",
 	build: "tool",
 	home: "home",
+	note_add: "file",
+	assignment_ind: "assign",
+	exposure_plus_1: "add",
+	comment: "comment",
+	pending_actions: "today",
+	account_tree: "workflow",
 };
 
 /** The Frappe icon to try for a kind's icon name, and a letter to show if there is none. */

@@ -1,0 +1,207 @@
+"""create_document, assign, set_value and comment on a real site."""
+
+import frappe
+
+from flow_engine import runs
+from flow_engine.tests.utils import (
+	MARK,
+	FlowTestCase,
+	make_template,
+	make_user,
+	own_email,
+	run_steps,
+	wipe_runs,
+)
+
+
+class TestDocumentKinds(FlowTestCase):
+	@classmethod
+	def setUpClass(cls):
+		super().setUpClass()
+		cls.role = f"_Test Flow Dispatcher {MARK}"
+		frappe.get_doc({"doctype": "Role", "role_name": cls.role, "desk_access": 1}).insert(
+			ignore_permissions=True
+		)
+		cls.users = [make_user(own_email(f"disp{n}"), [cls.role]) for n in (1, 2)]
+		frappe.db.commit()
+		cls.addClassCleanup(cls.drop_role)
+
+	@classmethod
+	def drop_role(cls):
+		frappe.db.delete("Has Role", {"role": cls.role})
+		frappe.db.delete("Role", {"name": cls.role})
+		frappe.db.commit()
+
+	def setUp(self):
+		wipe_runs()
+
+	def tearDown(self):
+		frappe.db.rollback()
+		wipe_runs()
+
+	def run_once(self, steps, doctype=None, docname=None):
+		template = make_template(f"kinds {frappe.generate_hash(length=4)}", steps)
+		frappe.db.commit()
+		run, _report = runs.start_run(template, doctype=doctype, docname=docname)
+		frappe.db.commit()
+		return run
+
+	def test_create_document_with_child_rows_then_comment_and_count_on_it(self):
+		email = own_email("contact")
+		run = self.run_once(
+			[
+				{
+					"id": "contact",
+					"kind": "create_document",
+					"payload": {
+						"doctype": "Contact",
+						"values": {
+							"first_name": f"Flow {MARK}",
+							"email_ids": [{"email_id": email, "is_primary": 1}],
+						},
+					},
+				},
+				{
+					"id": "task",
+					"kind": "create_document",
+					"depends_on": ["contact"],
+					"payload": {
+						"doctype": "Task",
+						"values": {"subject": "Call {{steps.contact.result.name}}"},
+					},
+				},
+				{
+					"id": "more",
+					"kind": "set_value",
+					"depends_on": ["task"],
+					"payload": {
+						"doctype": "Task",
+						"docname": "{{steps.task.result.name}}",
+						"field": "expected_time",
+						"op": "increment",
+						"value": "2.5",
+					},
+				},
+				{
+					"id": "less",
+					"kind": "set_value",
+					"depends_on": ["more"],
+					"payload": {
+						"doctype": "Task",
+						"docname": "{{steps.task.result.name}}",
+						"field": "expected_time",
+						"op": "decrement",
+						"value": 1,
+					},
+				},
+				{
+					"id": "note",
+					"kind": "comment",
+					"depends_on": ["less"],
+					"payload": {
+						"doctype": "Task",
+						"docname": "{{steps.task.result.name}}",
+						"text": "Created for {{steps.contact.result.name}}",
+					},
+				},
+			]
+		)
+		self.assertEqual(run.status, "completed", run.error)
+		state = run_steps(run.name)
+		contact = frappe.get_doc("Contact", state["contact"]["result"]["name"])
+		self.assertEqual([row.email_id for row in contact.email_ids], [email])
+		task = state["task"]["result"]["name"]
+		self.assertEqual(frappe.db.get_value("Task", task, "subject"), f"Call {contact.name}")
+		self.assertEqual(frappe.db.get_value("Task", task, "expected_time"), 1.5)
+		self.assertEqual((state["less"]["result"]["before"], state["less"]["result"]["after"]), (2.5, 1.5))
+		comment = frappe.get_doc("Comment", state["note"]["result"]["name"])
+		self.assertEqual((comment.reference_doctype, comment.reference_name), ("Task", task))
+		self.assertIn(f"Created for {contact.name}", comment.content)
+		self.assertIn(run.name, comment.content)  # which flow wrote it
+		frappe.delete_doc("Task", task, force=True, ignore_permissions=True)
+		frappe.db.commit()
+
+	def test_fields_a_doctype_does_not_have_are_refused_not_dropped(self):
+		run = self.run_once(
+			[
+				{
+					"id": "todo",
+					"kind": "create_document",
+					"payload": {"doctype": "ToDo", "values": {"description": "x", "colour": "red"}},
+				}
+			]
+		)
+		self.assertEqual(run.status, "failed")
+		self.assertEqual(run.error, "step todo: ToDo has no field colour")
+		run = self.run_once(
+			[
+				{
+					"id": "count",
+					"kind": "set_value",
+					"payload": {
+						"doctype": "ToDo",
+						"docname": "nope",
+						"field": "description",
+						"op": "increment",
+						"value": 1,
+					},
+				}
+			]
+		)
+		self.assertEqual(run.error, "step count: ToDo nope does not exist")
+
+	def test_assign_to_a_role_in_turn_and_to_the_least_loaded(self):
+		todos = [
+			frappe.get_doc({"doctype": "ToDo", "description": f"assign me {n} {MARK}"}).insert().name
+			for n in range(4)
+		]
+		frappe.db.commit()
+		chosen = []
+		for todo in todos[:2]:
+			run = self.run_once(
+				[
+					{
+						"id": "give",
+						"kind": "assign",
+						"payload": {"role": self.role, "due_date": "2030-01-31", "description": "please"},
+					}
+				],
+				"ToDo",
+				todo,
+			)
+			self.assertEqual(run.status, "completed", run.error)
+			chosen.append(run_steps(run.name)["give"]["result"]["assigned_to"])
+		self.assertEqual(sorted(chosen), [[self.users[0]], [self.users[1]]], "each in turn")
+		assigned = frappe.get_all(
+			"ToDo",
+			filters={"reference_type": "ToDo", "reference_name": todos[0], "status": "Open"},
+			fields=["allocated_to", "date"],
+		)
+		self.assertEqual([str(row.date) for row in assigned], ["2030-01-31"])
+		# one of them gets two more open ToDos: the other is the least loaded
+		busy = chosen[0][0]
+		for n in range(2):
+			frappe.get_doc(
+				{"doctype": "ToDo", "description": f"busy {n} {MARK}", "allocated_to": busy}
+			).insert()
+		frappe.db.commit()
+		run = self.run_once(
+			[{"id": "give", "kind": "assign", "payload": {"role": self.role, "pick": "least_loaded"}}],
+			"ToDo",
+			todos[2],
+		)
+		self.assertEqual(
+			run_steps(run.name)["give"]["result"]["assigned_to"], [u for u in self.users if u != busy]
+		)
+
+	def test_kinds_are_refused_with_step_and_field_named(self):
+		with self.assertRaises(frappe.ValidationError) as caught:
+			make_template("bad kinds", [{"id": "a", "kind": "assign", "payload": {"doctype": "ToDo"}}])
+		text = str(caught.exception)
+		self.assertIn(
+			"step a: payload.docname: give the document&#x27;s DocType and name together".replace(
+				"&#x27;", "'"
+			),
+			text.replace("&#x27;", "'").replace("&apos;", "'"),
+		)
+		self.assertIn("step a: payload.users: give users, or a role to choose one of its users", text)
