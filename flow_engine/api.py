@@ -332,6 +332,85 @@ def cancel_run(name: str, reason: str | None = None) -> dict:
 
 
 @frappe.whitelist(methods=["POST"])
+def pause_run(name: str) -> dict:
+	_run_doc_access(name)
+	try:
+		run, report = runs.pause_run(name)
+	except FlowStateError as exc:
+		frappe.throw(str(exc), title=_("Cannot pause run"))
+	return _report(run, report)
+
+
+@frappe.whitelist(methods=["POST"])
+def resume_run(name: str) -> dict:
+	_run_doc_access(name)
+	try:
+		run, report = runs.resume_run(name)
+	except FlowStateError as exc:
+		frappe.throw(str(exc), title=_("Cannot resume run"))
+	return _report(run, report)
+
+
+@frappe.whitelist(methods=["POST"])
+def cancel_template_runs(name: str, reason: str | None = None) -> dict:
+	"""Cancel the runs of a template that are under way (running or paused): what the desk offers
+	when a template is turned off ("let them finish" is doing nothing)."""
+	_require_manager()
+	if not frappe.db.exists("Flow Template", name):
+		frappe.throw(_("Flow Template {0} not found").format(name), frappe.DoesNotExistError)
+	reason = reason or _("its template {0} was turned off").format(name)
+	cancelled = 0
+	for run_name in frappe.get_all(
+		"Flow Run",
+		filters={"flow_template": name, "status": ("in", ("running", "paused"))},
+		pluck="name",
+		order_by="creation",
+	):
+		if frappe.db.get_value("Flow Run", run_name, "status") in ("running", "paused"):
+			runs.cancel_run(run_name, reason)  # (a sub-flow may have gone with its parent)
+			cancelled += 1
+	return {"cancelled": cancelled}
+
+
+BULK_ACTIONS = ("cancel", "pause", "resume", "retry")
+
+
+@frappe.whitelist(methods=["POST"])
+def bulk_runs(action: str, names: list[str] | str) -> dict:
+	"""The Flow Run list's actions on the selected runs. Each run is checked and done as it would
+	be alone (the same permission checks), in its own transaction; one that cannot be done is
+	reported with the reason, the others still are."""
+	if action not in BULK_ACTIONS:
+		frappe.throw(_("Unknown action {0} (known: {1})").format(action, ", ".join(BULK_ACTIONS)))
+	names = _parse(names, "names") if isinstance(names, str) else names
+	if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+		frappe.throw(_("names must be a list of Flow Run names"))
+	done, refused = [], {}
+	for name in names:
+		try:
+			if action == "retry":
+				_require_manager()
+				failed = [
+					step
+					for step, state in runs.load_run(name)[0].steps.items()
+					if state["status"] == "failed"
+				]
+				if not failed:
+					frappe.throw(_("Flow Run {0} has no failed step").format(name))
+				for step_id in failed:
+					runs.retry_step(name, step_id)
+			else:
+				{"cancel": cancel_run, "pause": pause_run, "resume": resume_run}[action](name)
+			frappe.db.commit()
+			done.append(name)
+		except Exception as exc:
+			frappe.db.rollback()
+			frappe.clear_messages()  # reported below, beside the run it concerns
+			refused[name] = frappe.utils.strip_html(str(exc)) or type(exc).__name__
+	return {"done": done, "refused": refused}
+
+
+@frappe.whitelist(methods=["POST"])
 def retry_step(run: str, step_id: str) -> dict:
 	_require_manager()
 	try:

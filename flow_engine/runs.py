@@ -291,6 +291,28 @@ def cancel_run(run_name: str, reason: str | None = None) -> tuple[Run, AdvanceRe
 	return run, report
 
 
+def pause_run(run_name: str) -> tuple[Run, AdvanceReport]:
+	"""Hold a running run: its steps that come due, and news for its waiting steps, are held
+	(Flow Step Pending status `held`) until it resumes."""
+	return _operate(run_name, lambda engine, run: engine.pause(run))
+
+
+def resume_run(run_name: str) -> tuple[Run, AdvanceReport]:
+	"""A paused run goes on: what came due while it was paused is due again, and the scheduler
+	fires it once, in the order it came due."""
+	run, report = _operate(run_name, lambda engine, run: engine.resume(run, fire_due=False))
+	table = frappe.qb.DocType("Flow Step Pending")
+	(
+		frappe.qb.update(table)
+		.set(table.status, "pending")
+		.where((table.flow_run == run_name) & (table.status == "held"))
+	).run()
+	from flow_engine.scheduler import enqueue_drain
+
+	frappe.db.after_commit.add(enqueue_drain)
+	return run, report
+
+
 def after_report(run: Run, report: AdvanceReport, *, tell_parent: bool = True) -> None:
 	"""What follows a run's change: failure notices (flow_engine.failures); a sub-flow that ended
 	tells its parent's waiting step."""
@@ -340,6 +362,8 @@ __all__ = [
 	"cancel_run",
 	"complete_step",
 	"fire_step",
+	"pause_run",
+	"resume_run",
 	"retry_step",
 	"simulate_template",
 	"start_run",

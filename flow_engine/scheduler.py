@@ -45,6 +45,7 @@ class DrainStats:
 	claimed: int = 0
 	completed: int = 0
 	cancelled: int = 0
+	held: int = 0  # due while their run was paused
 	retried: int = 0
 	failed: int = 0
 	lost: int = 0
@@ -281,7 +282,7 @@ def process(name: str, worker: str) -> str:
 			status, note, run_name = _execute(row)
 			_finish(name, status, note, run_name)
 			frappe.db.commit()
-			return "cancelled" if status == "cancelled" else "completed"
+			return status if status in ("cancelled", "held") else "completed"
 		except Exception as exc:
 			frappe.db.rollback()
 			if attempt < CONFLICT_RETRIES and _collided(exc):
@@ -319,6 +320,8 @@ def _execute(row) -> tuple[str, str | None, str | None]:
 			doc_snapshot=snapshot.get("doc"),
 		)
 		return "completed", None, run.name
+	if frappe.db.get_value("Flow Run", row.flow_run, "status") == "paused":
+		return "held", None, None  # given back (pending) when the run resumes
 	if row.action == "resume":
 		import json
 

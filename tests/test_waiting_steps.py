@@ -358,3 +358,33 @@ def test_a_restarted_step_starts_a_new_child_under_a_new_key():
 	clock.advance(60)
 	engine.retry(run, "sub")
 	assert keys == ["P:sub", "P:sub#2"]
+
+
+# --- pause and resume ---------------------------------------------------------------------------
+
+
+def test_a_paused_run_holds_its_timers_and_on_resume_fires_the_overdue_ones_once_in_order():
+	flow = {
+		"steps": [
+			{"id": "a", "kind": "wait", "trigger": {"type": "after_delay", "delay_hours": 2}},
+			{"id": "b", "kind": "wait", "trigger": {"type": "after_delay", "delay_hours": 1}},
+			{"id": "c", "kind": "wait", "trigger": {"type": "after_delay", "delay_hours": 30}},
+			*wait_flow()["steps"],
+		]
+	}
+	engine, clock = engine_at(START)
+	run, _ = engine.start(flow, name="R", context={"doc": {"doctype": "Contract", "name": "C"}})
+	engine.pause(run)
+	with pytest.raises(FlowStateError, match="run R is paused, not running"):
+		engine.pause(run)
+	clock.advance(3 * 86400)
+	assert engine.fire(run, "a").note == "run is paused"
+	with pytest.raises(FlowStateError, match="run R is paused"):
+		engine.complete(run, "done", {}, resume=True)
+	assert run.steps["a"]["status"] == "scheduled"
+	report = engine.resume(run)
+	# b (due at +1h), a (+2h), c (+30h), then the wait's timeout (+2d): each once, in time order
+	assert report.executed == ["b", "a", "c", "done", "chase"]
+	assert run.status == "completed"
+	with pytest.raises(FlowStateError, match="not paused"):
+		engine.resume(run)

@@ -509,7 +509,9 @@ try {
 		);
 		assert.equal(await text_of(field("until").locator(".control-label")), "Simuler jusqu'à");
 		await page.evaluate((name) => cur_dialog.set_value("docname", name), customer);
-		await page.waitForTimeout(400);
+		// the Link control checks the name on the server before it keeps it
+		await page.waitForTimeout(800);
+		await page.waitForFunction((name) => cur_dialog.get_value("docname") === name, customer);
 		assert.equal(await text_of(modal().locator(".btn-modal-primary")), "Lancer la simulation");
 		await modal().locator(".btn-modal-primary").click();
 		await page.waitForSelector(".modal.show .fe-sim-result", { timeout: 60000 });

@@ -153,7 +153,7 @@ def write_schedule(run: Run, report: AdvanceReport) -> None:
 			.where(
 				(table.flow_run == run.name)
 				& table.step_id.isin(report.unscheduled)
-				& (table.status == "pending")
+				& table.status.isin(("pending", "held"))
 			)
 		).run()
 	watching = [sid for sid in report.waiting if (run.steps[sid].get("wait") or {}).get("doctype")]

@@ -188,6 +188,43 @@ class Engine:
 		report.status = run.status
 		return report
 
+	def pause(self, run: Run) -> AdvanceReport:
+		"""Hold a running run: nothing of it runs until `resume`. Its timers and the news for its
+		waiting steps are kept by the caller (the scheduler holds their rows) and come back then."""
+		if run.status != "running":
+			raise FlowStateError(f"run {run.name} is {run.status}, not running")
+		run.status = "paused"
+		return AdvanceReport(run.name, run.status)
+
+	def resume(self, run: Run, *, fire_due: bool = True) -> AdvanceReport:
+		"""A paused run goes on; steps and timeouts that came due meanwhile fire once, in their order
+		of time. `fire_due` off: only the status changes (a store that held the timers' rows while
+		the run was paused gives them back, and they fire in their order)."""
+		if run.status != "paused":
+			raise FlowStateError(f"run {run.name} is {run.status}, not paused")
+		run.status = "running"
+		report = AdvanceReport(run.name, run.status)
+		if not fire_due:
+			return report
+		definition = self._definition(run, report)
+		if definition is None:
+			return self._finish(run, report, definition)
+		now_iso = _iso(self.clock.now())
+		due = sorted(
+			(state.get("trigger_at") or state.get("timeout_at"), definition.order.index(sid), sid)
+			for sid, state in run.steps.items()
+			if _due(state, now_iso)
+			or (state["status"] == "waiting" and "" < (state.get("timeout_at") or "") <= now_iso)
+		)
+		queue: deque[str] = deque()
+		for _at, _position, step_id in due:
+			if run.status != "running":
+				break
+			timed_out = run.steps[step_id]["status"] == "waiting"
+			self._execute(run, definition, definition.by_id[step_id], report, queue, timed_out=timed_out)
+		self._drive(run, definition, queue, report)
+		return self._finish(run, report, definition)
+
 	def definition_of(self, run: Run) -> FlowDefinition:
 		if run._compiled is None:
 			run._compiled = load_definition(run.definition, self.registry)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-RUN_STATUSES = ("running", "completed", "failed", "cancelled")
+RUN_STATUSES = ("running", "paused", "completed", "failed", "cancelled")
 STEP_STATUSES = ("pending", "scheduled", "waiting", "done", "failed", "skipped")
 TERMINAL_STEP_STATUSES = frozenset({"done", "skipped"})
 

@@ -294,7 +294,13 @@ export async function setup_run_form(frm) {
 			);
 		}
 	}
-	if (frm.doc.status === "running" || frm.doc.status === "failed") {
+	if (frm.doc.status === "running") {
+		frm.add_custom_button(__("Pause"), () => call("pause_run", { name: frm.doc.name }));
+	}
+	if (frm.doc.status === "paused") {
+		frm.add_custom_button(__("Resume"), () => call("resume_run", { name: frm.doc.name }));
+	}
+	if (["running", "paused", "failed"].includes(frm.doc.status)) {
 		frm.add_custom_button(__("Cancel Run"), () =>
 			frappe.confirm(__("Cancel this run? Its pending steps will not fire."), () =>
 				call("cancel_run", { name: frm.doc.name })

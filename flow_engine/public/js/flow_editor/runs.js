@@ -17,6 +17,7 @@ export const STEP_STATUS_COLORS = {
 
 export const RUN_STATUS_COLORS = {
 	running: "blue",
+	paused: "orange",
 	completed: "green",
 	failed: "red",
 	cancelled: "gray",
@@ -38,6 +39,7 @@ export function step_status_label(status) {
 export function run_status_label(status) {
 	const labels = {
 		running: __("Running"),
+		paused: __("Paused"),
 		completed: __("Completed"),
 		failed: __("Failed"),
 		cancelled: __("Cancelled"),
