@@ -215,7 +215,31 @@ def kinds_catalog() -> dict:
 
 	doctypes = {entry["event"]: entry["doctype"] for entry in event_map(get_settings().dispatch_doctype)}
 	events = [{**event, "doctype": doctypes.get(event["name"])} for event in events_catalog()]
-	return {"kinds": registry.catalog(), "events": events, "trigger_types": list(STEP_TRIGGER_TYPES)}
+	load_catalog_hooks()
+	return {
+		"kinds": registry.catalog(),
+		"catalogs": registry.catalogs(),
+		"events": events,
+		"trigger_types": list(STEP_TRIGGER_TYPES),
+	}
+
+
+def load_catalog_hooks() -> None:
+	"""Catalogs other apps declare with the `flow_engine_kind_catalogs` hook:
+	[{"name": "billing", "label": "Billing", "kinds": ["notify", "my_invoice_kind"]}]."""
+	from flow_engine.runtime import CatalogSpec
+
+	for entry in frappe.get_hooks("flow_engine_kind_catalogs") or []:
+		if isinstance(entry, dict) and entry.get("name") and isinstance(entry.get("kinds"), list):
+			registry.register_catalog(
+				CatalogSpec(
+					entry["name"],
+					entry.get("label") or entry["name"],
+					tuple(entry["kinds"]),
+					entry.get("description") or "",
+				),
+				replace=True,
+			)
 
 
 # --- runs -------------------------------------------------------------------------------------

@@ -65,3 +65,7 @@ scheduler_events = {
 # flow_engine.events_map.BUILTIN_EVENT_MAP, e.g.
 # flow_engine_events = [{"event": "on_ticket_resolved", "doctype": "HD Ticket", "on": "value_change",
 #                        "field": "status", "value": "Resolved"}]
+
+# Other apps add kinds with flow_engine.runtime.register_kind(KindSpec(...)) (at import, e.g. in
+# their app's __init__.py) and group kinds into catalogs the editor's palette offers, e.g.
+# flow_engine_kind_catalogs = [{"name": "billing", "label": "Billing", "kinds": ["notify", "wait"]}]

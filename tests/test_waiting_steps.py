@@ -388,3 +388,37 @@ def test_a_paused_run_holds_its_timers_and_on_resume_fires_the_overdue_ones_once
 	assert run.status == "completed"
 	with pytest.raises(FlowStateError, match="not paused"):
 		engine.resume(run)
+
+
+# --- kind catalogs ------------------------------------------------------------------------------
+
+
+def test_a_flow_that_names_its_catalog_uses_only_its_kinds():
+	from flow_engine.runtime import CatalogSpec
+	from flow_engine.runtime.kinds.builtin import builtin_registry
+
+	registry = builtin_registry()
+	steps = [
+		{"id": "job", "kind": "dispatch_job", "payload": {"subject": "x"}},
+		{"id": "note", "kind": "comment", "payload": {"text": "t"}},
+	]
+	assert [
+		str(p) for p in validate_definition({"catalog": "service_delivery", "steps": steps}, registry)
+	] == [
+		"step note: kind: 'comment' is not in catalog service_delivery (its kinds: dispatch_job, issue, notify, "
+		"webhook, erp_update, subscription_activate, wait, condition, switch, wait_for_event, sub_flow)"
+	]
+	assert validate_definition({"catalog": "default", "steps": steps}, registry) == []
+	assert validate_definition({"steps": steps}, registry) == []
+	assert [str(p) for p in validate_definition({"catalog": "billing", "steps": []}, registry)] == [
+		"flow: catalog: unknown catalog 'billing' (known: default, back_office, service_delivery)"
+	]
+	# another app's catalog: its kinds, of those installed, in its order
+	registry.register_catalog(CatalogSpec("billing", "Billing", ("notify", "not_installed", "wait")))
+	assert registry.catalog_kinds("billing") == ["notify", "wait"]
+	assert validate_definition({"catalog": "billing", "steps": [steps[0]]}, registry)[0].message.startswith(
+		"'dispatch_job' is not in catalog billing"
+	)
+	with pytest.raises(ValueError, match="must be an identifier other than 'default'"):
+		registry.register_catalog(CatalogSpec("default", "Mine", ()))
+	assert list(registry.catalogs()) == ["default", "back_office", "billing", "service_delivery"]

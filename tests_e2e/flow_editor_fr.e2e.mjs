@@ -8,14 +8,17 @@
 // administrator, Administrator / admin), CHROMIUM (/usr/bin/chromium), E2E_SHOTS (/tmp/shots).
 //
 // As the administrator it creates a user of its own (System Manager and Sales Master Manager,
-// language fr) and a Customer, then logs in
-// as that user and checks French text in: the Flow Template form's labels, the editor (toolbar,
-// palette, cards, step menu), a step's dialog (title, sections, labels, inline problems, trigger
-// choices), the server's validation messages that go through _() (the "Invalid flow" title, a
-// step naming a DocType that does not exist, a duplicate template name), the simulation, the
-// "Flows" group of a Customer, a Flow Run's form and timeline (completing its waiting step), the
-// Flow Run list and the workspace. Every expected string is a msgstr of flow_engine/locale/fr.po.
-// It removes what it made (its runs, template, customer and the user) unless --keep is given.
+// language fr) and a Customer, then logs in as that user and checks French text in: the Flow
+// Template form (labels, tabs, sections, a Select's options), the editor (toolbar, palette,
+// cards, step menu), a step's dialog (title, sections, labels, trigger choices, problems under
+// the fields), the server's messages that go through _() (the "Invalid flow" title, a step naming
+// a DocType that does not exist, a duplicate template name), the simulation, the "Flows" group of
+// a Customer, a Flow Run's form and timeline (completing its waiting step), the Flow Run list and
+// the workspace. Every expected string is a msgstr of flow_engine/locale/fr.po.
+// It removes what it made (its runs, template, customer, the user and the Contact Frappe made for
+// it) unless --keep is given. What stays is Frappe's own trail: the user's logins in Activity Log,
+// its time_zone row in tabDefaultValue (Frappe does not delete it with the user, and no API
+// does), and a Deleted Document per deletion, as the other e2e test leaves for its records.
 
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -676,7 +679,8 @@ try {
 	await browser.close();
 }
 
-/** As the administrator: the runs on our customer, the template, the customer, then the user. */
+/** As the administrator: the runs on our customer, the template, the customer, then the user
+ * and what Frappe made for it. */
 async function cleanup() {
 	if (!admin.url().startsWith(BASE)) return;
 	if (page.url().startsWith(BASE)) {
@@ -707,8 +711,12 @@ async function cleanup() {
 			}
 			if (template_name) await remove("Flow Template", template_name);
 			if (customer_name) await remove("Customer", customer_name);
-			if (user) await remove("User", user);
-			return user ? await frappe.db.exists("User", user) : false;
+			if (!user) return false;
+			await remove("User", user);
+			// the Contact Frappe made for the user and does not delete with it
+			for (const contact of await list("Contact", { email_id: user }))
+				await remove("Contact", contact.name);
+			return !!(await frappe.db.exists("User", user));
 		},
 		[customer, template, user_made ? FR_USER : null]
 	);

@@ -286,3 +286,28 @@ describe("events for a new template", () => {
 		assert.equal(events_for(with_doctype, "Sales Invoice")[0].name, "on_x");
 	});
 });
+
+describe("kind catalogs", () => {
+	test("the palette offers the kinds of the flow's catalog, in its order", async () => {
+		const { kinds_of_catalog } = await import("../flow_engine/public/js/flow_editor/text.js");
+		const { catalog } = await import("./helpers.mjs");
+		const all = catalog.kinds;
+		assert.deepEqual(Object.keys(kinds_of_catalog(all, catalog.catalogs, "back_office")), [
+			"create_document",
+			"assign",
+			"set_value",
+			"comment",
+			"notify",
+			"erp_update",
+			"wait",
+			"condition",
+			"switch",
+			"wait_for_event",
+			"sub_flow",
+		]);
+		assert.ok(!("dispatch_job" in kinds_of_catalog(all, catalog.catalogs, "back_office")));
+		assert.equal(kinds_of_catalog(all, catalog.catalogs, undefined), all);
+		assert.equal(kinds_of_catalog(all, catalog.catalogs, "default").notify, all.notify);
+		assert.equal(kinds_of_catalog(all, catalog.catalogs, "unknown"), all);
+	});
+});

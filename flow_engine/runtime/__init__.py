@@ -8,7 +8,7 @@ from .engine import Engine, idempotency_key
 from .errors import DefinitionError, FlowStateError, Problem, StepError, StoreConflict
 from .events import event_names, events_catalog, register_event
 from .kinds.builtin import builtin_registry
-from .kinds.registry import FieldSpec, KindRegistry, KindSpec, StepCall, StepOutcome
+from .kinds.registry import CatalogSpec, FieldSpec, KindRegistry, KindSpec, StepCall, StepOutcome
 from .retry import RetryPolicy
 from .state import AdvanceReport, Run
 
@@ -20,9 +20,15 @@ def register_kind(spec: KindSpec, *, replace: bool = False) -> KindSpec:
 	return registry.register(spec, replace=replace)
 
 
+def register_catalog(spec: CatalogSpec, *, replace: bool = False) -> CatalogSpec:
+	"""Add a catalog of kinds (from another app): a template that names it offers those kinds."""
+	return registry.register_catalog(spec, replace=replace)
+
+
 __all__ = [
 	"SCHEMA_VERSION",
 	"AdvanceReport",
+	"CatalogSpec",
 	"DefinitionError",
 	"Engine",
 	"FieldSpec",
@@ -42,6 +48,7 @@ __all__ = [
 	"events_catalog",
 	"idempotency_key",
 	"load_definition",
+	"register_catalog",
 	"register_event",
 	"register_kind",
 	"registry",

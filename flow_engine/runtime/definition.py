@@ -41,7 +41,17 @@ INSTANT_TRIGGERS = frozenset({"on_flow_start", "on_prev_complete"})
 WAITING_TRIGGERS = frozenset({"on_webhook", "manual"})
 JOIN_MODES = ("all", "any")
 
-_FLOW_KEYS = {"version", "trigger", "variables", "steps", "retry", "name", "description", "$schema"}
+_FLOW_KEYS = {
+	"version",
+	"trigger",
+	"variables",
+	"steps",
+	"retry",
+	"name",
+	"description",
+	"catalog",
+	"$schema",
+}
 _FLOW_TRIGGER_KEYS = {
 	"event",
 	"condition",
@@ -419,6 +429,7 @@ def _check_flow(data: dict, registry: KindRegistry) -> tuple[FlowDefinition | No
 		step = _check_step(step_id, raw, ids, registry, add)
 		if step is not None:
 			steps.append(step)
+	_check_catalog(data.get("catalog"), ids, registry, add)
 
 	order = _topological_order(ids, add)
 	if problems or order is None:
@@ -444,6 +455,29 @@ def _check_flow(data: dict, registry: KindRegistry) -> tuple[FlowDefinition | No
 		order=order,
 	)
 	return definition, []
+
+
+def _check_catalog(name, ids: Mapping[str, Mapping], registry: KindRegistry, add) -> None:
+	"""A definition that names its catalog uses only that catalog's kinds."""
+	if name in (None, ""):
+		return
+	if not isinstance(name, str):
+		add(Problem(None, "catalog", f"must be a string, not {_type_name(name)}"))
+		return
+	kinds = registry.catalog_kinds(name)
+	if kinds is None:
+		add(
+			Problem(
+				None, "catalog", f"unknown catalog {name[:80]!r} (known: {', '.join(registry.catalogs())})"
+			)
+		)
+		return
+	for step_id, raw in ids.items():
+		kind = raw.get("kind")
+		if isinstance(kind, str) and kind in registry and kind not in kinds:
+			add(
+				Problem(step_id, "kind", f"{kind!r} is not in catalog {name} (its kinds: {', '.join(kinds)})")
+			)
 
 
 def _check_flow_trigger(raw, add) -> FlowTrigger:

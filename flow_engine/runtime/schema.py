@@ -143,6 +143,11 @@ def build_schema(registry: KindRegistry | None = None) -> dict:
 			"version": {"const": SCHEMA_VERSION},
 			"name": {"type": "string"},
 			"description": {"type": "string"},
+			"catalog": {
+				"type": ["string", "null"],
+				"description": "The kind catalog the flow is made from (default: every kind)",
+				"examples": list(registry.catalogs()),
+			},
 			"trigger": {
 				"type": ["object", "null"],
 				"properties": {

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..conditions import OPERATORS, evaluate_field_condition
 from ..errors import StepError, Undeliverable
-from .registry import FieldSpec, KindRegistry, KindSpec, StepCall, StepOutcome
+from .registry import CatalogSpec, FieldSpec, KindRegistry, KindSpec, StepCall, StepOutcome
 
 CONDITION_OPERATORS = tuple(OPERATORS)
 PRIORITIES = ("low", "medium", "high", "urgent")
@@ -369,4 +369,22 @@ def builtin_registry() -> KindRegistry:
 	from .documents import DOCUMENT_KINDS
 	from .waiting import WAITING_KINDS
 
-	return KindRegistry((*BUILTIN_KINDS, *DOCUMENT_KINDS, *WAITING_KINDS))
+	return KindRegistry((*BUILTIN_KINDS, *DOCUMENT_KINDS, *WAITING_KINDS), BUILTIN_CATALOGS)
+
+
+_FLOW_CONTROL = ("wait", "condition", "switch", "wait_for_event", "sub_flow")
+BUILTIN_CATALOGS = (
+	# the seed's PROJECT_KINDS: service-delivery automations (installations, repairs, renewals)
+	CatalogSpec(
+		"service_delivery",
+		"Service delivery",
+		("dispatch_job", "issue", "notify", "webhook", "erp_update", "subscription_activate", *_FLOW_CONTROL),
+		"Installations, repairs and renewals: dispatch jobs, issues, messages, subscriptions",
+	),
+	CatalogSpec(
+		"back_office",
+		"Back office",
+		("create_document", "assign", "set_value", "comment", "notify", "erp_update", *_FLOW_CONTROL),
+		"Documents, assignments, counters and comments on any DocType",
+	),
+)

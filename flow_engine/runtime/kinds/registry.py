@@ -134,11 +134,59 @@ class KindSpec:
 		}
 
 
+DEFAULT_CATALOG = "default"
+
+
+@dataclass(frozen=True)
+class CatalogSpec:
+	"""A named set of kinds: what one kind of flow (service delivery, back office…) offers in the
+	editor's palette. A definition names its catalog (`"catalog"`); the default holds every kind."""
+
+	name: str
+	label: str
+	kinds: tuple[str, ...]
+	description: str = ""
+
+
 class KindRegistry:
-	def __init__(self, kinds: Iterable[KindSpec] = ()):
+	def __init__(self, kinds: Iterable[KindSpec] = (), catalogs: Iterable[CatalogSpec] = ()):
 		self._kinds: dict[str, KindSpec] = {}
+		self._catalogs: dict[str, CatalogSpec] = {}
 		for spec in kinds:
 			self.register(spec)
+		for catalog in catalogs:
+			self.register_catalog(catalog)
+
+	def register_catalog(self, spec: CatalogSpec, *, replace: bool = False) -> CatalogSpec:
+		if not isinstance(spec, CatalogSpec):
+			raise TypeError("register_catalog() takes a CatalogSpec")
+		if not spec.name.isidentifier() or spec.name == DEFAULT_CATALOG:
+			raise ValueError(
+				f"catalog name {spec.name!r} must be an identifier other than {DEFAULT_CATALOG!r}"
+			)
+		if spec.name in self._catalogs and not replace and self._catalogs[spec.name] != spec:
+			raise ValueError(f"catalog {spec.name!r} is already registered")
+		self._catalogs[spec.name] = spec
+		return spec
+
+	def catalog_kinds(self, name: str | None) -> list[str] | None:
+		"""The kinds of a catalog (of those installed), or None when there is no such catalog."""
+		if name in (None, "", DEFAULT_CATALOG):
+			return self.names()
+		spec = self._catalogs.get(name) if isinstance(name, str) else None
+		return None if spec is None else [kind for kind in spec.kinds if kind in self._kinds]
+
+	def catalogs(self) -> dict[str, dict]:
+		"""Every catalog and its kinds, for the editor (the default first)."""
+		listed = {DEFAULT_CATALOG: {"label": "All kinds", "description": "", "kinds": self.names()}}
+		for name in sorted(self._catalogs):
+			spec = self._catalogs[name]
+			listed[name] = {
+				"label": spec.label,
+				"description": spec.description,
+				"kinds": self.catalog_kinds(name),
+			}
+		return listed
 
 	def register(self, spec: KindSpec, *, replace: bool = False) -> KindSpec:
 		if not isinstance(spec, KindSpec):
@@ -164,10 +212,13 @@ class KindRegistry:
 		return {name: self._kinds[name].as_dict() for name in self.names()}
 
 	def copy(self) -> KindRegistry:
-		return KindRegistry(self._kinds.values())
+		return KindRegistry(self._kinds.values(), self._catalogs.values())
 
 	def wrapped(self, wrap: Callable[[KindSpec, Handler], Handler]) -> KindRegistry:
 		"""A copy whose handlers are `wrap(spec, handler)`; the simulator injects failures this way."""
 		from dataclasses import replace
 
-		return KindRegistry(replace(spec, handler=wrap(spec, spec.handler)) for spec in self._kinds.values())
+		return KindRegistry(
+			(replace(spec, handler=wrap(spec, spec.handler)) for spec in self._kinds.values()),
+			self._catalogs.values(),
+		)

@@ -19,7 +19,7 @@ import {
 	step_by_id,
 	update_step,
 } from "./model.js";
-import { trigger_summary } from "./text.js";
+import { kinds_of_catalog, trigger_summary } from "./text.js";
 import { STEP_STATUS_COLORS, step_status_label } from "./runs.js";
 import {
 	ensure_styles,
@@ -68,10 +68,21 @@ export class FlowEditor {
 			event.preventDefault();
 			this.on_action(event.currentTarget);
 		});
+		this.$wrapper.on("change", "select.fe-catalog", (event) => {
+			if (!this.editable) return;
+			const definition = { ...this.definition, catalog: event.currentTarget.value };
+			if (!definition.catalog || definition.catalog === "default") delete definition.catalog;
+			this.commit(definition);
+		});
 	}
 
 	get kinds() {
 		return (this.catalog && this.catalog.kinds) || {};
+	}
+
+	/** The kinds of the definition's catalog: what the palette offers. */
+	get palette_kinds() {
+		return kinds_of_catalog(this.kinds, this.catalog && this.catalog.catalogs, this.definition.catalog);
 	}
 
 	get editable() {
@@ -247,8 +258,28 @@ export class FlowEditor {
 			</div>`;
 	}
 
+	catalog_select_html() {
+		const catalogs = (this.catalog && this.catalog.catalogs) || {};
+		const names = Object.keys(catalogs);
+		if (names.length < 2) return "";
+		const current = this.definition.catalog || "default";
+		const options = names
+			.map(
+				(name) =>
+					`<option value="${esc(name)}" ${name === current ? "selected" : ""}>${esc(
+						__(catalogs[name].label || name)
+					)}</option>`
+			)
+			.join("");
+		return `<label class="fe-catalog-label small text-muted">${__(
+			"Kinds:"
+		)} <select class="fe-catalog input-xs" title="${esc(
+			__("The kind catalog this flow is made from")
+		)}">${options}</select></label>`;
+	}
+
 	palette_html() {
-		const chips = Object.values(this.kinds)
+		const chips = Object.values(this.palette_kinds)
 			.map(
 				(kind) => `
 				<button class="fe-kind-chip" data-action="add" data-kind="${esc(kind.name)}"
@@ -257,7 +288,7 @@ export class FlowEditor {
 				</button>`
 			)
 			.join("");
-		return `<div class="fe-palette"><span class="fe-palette-title">${__(
+		return `<div class="fe-palette">${this.catalog_select_html()}<span class="fe-palette-title">${__(
 			"Add a step:"
 		)}</span>${chips}</div>`;
 	}
@@ -550,7 +581,7 @@ export class FlowEditor {
 	}
 
 	async pick_and_add(target) {
-		const kind_name = await choose_kind(this.kinds, target, this.definition);
+		const kind_name = await choose_kind(this.palette_kinds, target, this.definition);
 		if (kind_name) this.add(kind_name, target);
 	}
 

@@ -451,3 +451,19 @@ export function icon_for(icon, label = "") {
 		letter: (String(label || name).trim()[0] || "?").toUpperCase(),
 	};
 }
+
+// --- kind catalogs ------------------------------------------------------------------------------
+
+/**
+ * The kinds the palette offers for a definition: those of the catalog it names (`catalog`), in
+ * the catalog's order; every kind for the default catalog, or when the catalog is unknown here
+ * (validation names the problem).
+ */
+export function kinds_of_catalog(kinds, catalogs, name) {
+	const all = kinds && typeof kinds === "object" ? kinds : {};
+	const catalog = name && catalogs && catalogs[name];
+	if (!catalog || !Array.isArray(catalog.kinds)) return all;
+	const chosen = {};
+	for (const kind of catalog.kinds) if (all[kind]) chosen[kind] = all[kind];
+	return chosen;
+}
