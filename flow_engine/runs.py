@@ -30,14 +30,26 @@ def run_title(template_name: str, doctype: str | None, docname: str | None) -> s
 	return template_name[:140]
 
 
-def engine_for(run_name: str, before_document_write=None) -> Engine:
+def engine_for(run_name: str, before_document_write=None, acting_user: str | None = None) -> Engine:
 	settings = get_settings()
 	return Engine(
-		FrappeEffects(run_name, settings, before_document_write=before_document_write),
+		FrappeEffects(
+			run_name, settings, before_document_write=before_document_write, acting_user=acting_user
+		),
 		FrappeClock(),
 		registry=registry,
 		default_retry=retry_policy(settings),
 	)
+
+
+def acting_user_of(template) -> str:
+	"""Whose permissions a template's runs act with (Run As): Administrator (the default), the
+	template's owner, or a named user."""
+	if template.get("run_as") == "Template owner":
+		return template.owner or "Administrator"
+	if template.get("run_as") == "User" and template.get("run_as_user"):
+		return template.run_as_user
+	return "Administrator"
 
 
 # --- definitions ------------------------------------------------------------------------------
@@ -181,6 +193,7 @@ def start_run(
 		"depth": depth,
 		"parent_run": (parent or {}).get("run"),
 		"parent_step": (parent or {}).get("step"),
+		"acted_as": acting_user_of(template),
 	}
 	if depth > int(settings.max_depth):
 		# A flow whose steps change documents that start flows… stops here, visibly.
@@ -217,14 +230,14 @@ def start_run(
 			insert_run(placeholder, AdvanceReport(name), fields)
 			inserted = True
 
-	engine = engine_for(name, before_document_write=insert_placeholder)
+	engine = engine_for(name, before_document_write=insert_placeholder, acting_user=fields["acted_as"])
 	with at_depth(depth):
 		run, report = engine.start(
 			definition,
 			name=name,
 			context=context,
 			variables=variables,
-			defaults={"retry": retry_policy(settings).as_dict()},
+			defaults={"retry": retry_policy(settings).as_dict(), "acting_user": fields["acted_as"]},
 		)
 	if inserted:
 		save_run(run, report)
@@ -237,7 +250,7 @@ def start_run(
 def _operate(run_name: str, operation) -> tuple[Run, AdvanceReport]:
 	run, row = load_run(run_name, for_update=True)  # one advance of a run at a time
 	refresh_context(run)
-	engine = engine_for(run_name)
+	engine = engine_for(run_name, acting_user=run.defaults.get("acting_user"))
 	with at_depth(int(row.depth or 0)):
 		report = operation(engine, run)
 	save_run(run, report)

@@ -21,9 +21,12 @@ from flow_engine.runtime.errors import Undeliverable
 
 
 class FrappeEffects:
-	def __init__(self, run_name: str, settings, before_document_write=None):
+	def __init__(self, run_name: str, settings, before_document_write=None, acting_user: str | None = None):
 		self.run_name = run_name
 		self.settings = settings
+		# whose permissions side effects are checked against (the template's Run As); the
+		# Administrator is refused nothing
+		self.acting_user = acting_user or "Administrator"
 		# called before a document is created or changed (a new run writes its row then, so that
 		# the document can link to it)
 		self.before_document_write = before_document_write or (lambda: None)
@@ -89,6 +92,25 @@ class FrappeEffects:
 			)
 		return result
 
+	def _allowed(self, ptype: str, doctype: str, doc=None) -> None:
+		"""Refuse, as the step's error, what the acting user may not do."""
+		if self.acting_user == "Administrator":
+			return
+		if not frappe.has_permission(doctype, ptype, doc=doc, user=self.acting_user):
+			frappe.clear_last_message()
+			name = getattr(doc, "name", None) or (doc if isinstance(doc, str) else "")
+			raise StepError(
+				f"{self.acting_user} may not {ptype} {doctype} {name or ''}".rstrip()
+				+ " (the flow acts as this user: Run As of its template)",
+				retryable=False,
+			)
+
+	def _owned(self, doc) -> None:
+		"""What a flow acting as a user creates is that user's (its owner), as if they had made it
+		(Frappe's insert makes the session's user the owner: set afterwards)."""
+		if self.acting_user != "Administrator":
+			doc.db_set("owner", self.acting_user, update_modified=False)
+
 	# --- documents ----------------------------------------------------------------------------
 
 	def create_document(
@@ -108,10 +130,13 @@ class FrappeEffects:
 			doc = frappe.get_doc({"doctype": doctype, **_known_fields(doctype, values)})
 			if doctype == "Issue" and not strict:
 				_drop_missing_links(doc, ("priority", "issue_type"))
+			self._allowed("create", doctype, doc)
 			_insert(doc)
+			self._owned(doc)
 			if submit:
 				if not doc.meta.is_submittable:
 					raise StepError(f"{doctype} cannot be submitted", retryable=False)
+				self._allowed("submit", doctype, doc)
 				_submit(doc)
 			return {"doctype": doctype, "name": doc.name}
 
@@ -125,6 +150,7 @@ class FrappeEffects:
 			if not frappe.db.exists(doctype, name):
 				raise StepError(f"{doctype} {name} does not exist", retryable=False)
 			doc = frappe.get_doc(doctype, name, for_update=True)  # a counter: one writer at a time
+			self._allowed("write", doctype, doc)
 			docfield = doc.meta.get_field(field)
 			if docfield is None:
 				raise StepError(f"{doctype} has no field {field}", retryable=False)
@@ -153,6 +179,8 @@ class FrappeEffects:
 				raise StepError(f"{doctype} {name} does not exist", retryable=False)
 			from frappe.utils import get_link_to_form
 
+			self._allowed("read", doctype, name)
+
 			by = _("Flow {0}").format(
 				get_link_to_form("Flow Run", flow.get("run"), label=flow.get("template") or flow.get("run"))
 			)
@@ -166,6 +194,7 @@ class FrappeEffects:
 			if not frappe.db.exists(doctype, name):
 				raise StepError(f"{doctype} {name} does not exist", retryable=False)
 			doc = frappe.get_doc(doctype, name)
+			self._allowed("write", doctype, doc)
 			unknown = sorted(set(values) - {df.fieldname for df in doc.meta.fields})
 			if unknown:
 				raise StepError(f"{doctype} has no field {', '.join(unknown)}", retryable=False)
@@ -241,7 +270,9 @@ class FrappeEffects:
 				data.setdefault("reference_name", reference["name"])
 			data["flow_run"] = self.run_name
 			doc = frappe.get_doc({"doctype": doctype, **_known_fields(doctype, data)})
+			self._allowed("create", doctype, doc)
 			_insert(doc)
+			self._owned(doc)
 			return {"doctype": doctype, "name": doc.name}
 
 		return self._once("create_dispatch_job", idempotency_key, perform, writes_document=True)
@@ -254,6 +285,7 @@ class FrappeEffects:
 			if not frappe.db.exists("Subscription", subscription):
 				raise StepError(f"Subscription {subscription} does not exist", retryable=False)
 			doc = frappe.get_doc("Subscription", subscription)
+			self._allowed("write", "Subscription", doc)
 			before = doc.status
 			doc.flags.ignore_permissions = True
 			waiting = _activate(doc)
@@ -284,6 +316,7 @@ class FrappeEffects:
 			_require_doctype(doctype)
 			if not frappe.db.exists(doctype, name):
 				raise StepError(f"{doctype} {name} does not exist", retryable=False)
+			self._allowed("write", doctype, name)
 			known = [user for user in users if frappe.db.exists("User", {"name": user, "enabled": 1})]
 			if users and not known:
 				raise StepError(f"no enabled user among {', '.join(users)}", retryable=False)

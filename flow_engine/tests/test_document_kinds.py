@@ -205,3 +205,67 @@ class TestDocumentKinds(FlowTestCase):
 			text.replace("&#x27;", "'").replace("&apos;", "'"),
 		)
 		self.assertIn("step a: payload.users: give users, or a role to choose one of its users", text)
+
+
+class TestRunAs(FlowTestCase):
+	def setUp(self):
+		wipe_runs()
+		self.clerk = make_user(own_email("clerk"), ["Desk User"])
+		self.planner = make_user(own_email("planner"), ["Desk User", "Projects User"])
+		self.manager = make_user(own_email("flowmgr"), ["Desk User", "Flow Manager"])
+		frappe.db.commit()
+
+	def tearDown(self):
+		frappe.set_user("Administrator")
+		frappe.db.rollback()
+		wipe_runs()
+
+	def task_flow(self, **fields) -> str:
+		steps = [
+			{
+				"id": "task",
+				"kind": "create_document",
+				"payload": {"doctype": "Task", "values": {"subject": f"as user {MARK}"}},
+			}
+		]
+		name = make_template(f"run as {frappe.generate_hash(length=4)}", steps, **fields)
+		frappe.db.commit()
+		return name
+
+	def test_side_effects_are_checked_against_the_user_the_flow_acts_as(self):
+		refused = self.task_flow(run_as="User", run_as_user=self.clerk)
+		run, _report = runs.start_run(refused)
+		frappe.db.commit()
+		self.assertEqual(frappe.db.get_value("Flow Run", run.name, "acted_as"), self.clerk)
+		self.assertEqual(run.status, "failed")
+		self.assertEqual(
+			run.error,
+			f"step task: {self.clerk} may not create Task (the flow acts as this user: Run As of its template)",
+		)
+		allowed = self.task_flow(run_as="User", run_as_user=self.planner)
+		run, _report = runs.start_run(allowed)
+		frappe.db.commit()
+		task = run_steps(run.name)["task"]["result"]["name"]
+		self.assertEqual(frappe.db.get_value("Task", task, "owner"), self.planner)
+		# the default acts as Administrator, as before
+		run, _report = runs.start_run(self.task_flow())
+		frappe.db.commit()
+		self.assertEqual(
+			(run.status, frappe.db.get_value("Flow Run", run.name, "acted_as")),
+			("completed", "Administrator"),
+		)
+
+	def test_only_a_system_manager_makes_a_flow_act_as_someone_else(self):
+		frappe.set_user(self.manager)
+		with self.assertRaises(frappe.PermissionError) as caught:
+			self.task_flow(run_as="User", run_as_user=self.planner)
+		self.assertIn("only a System Manager can make a flow act as another user", str(caught.exception))
+		own = self.task_flow(run_as="Template owner")
+		frappe.set_user("Administrator")
+		run, _report = runs.start_run(own)
+		frappe.db.commit()
+		self.assertEqual(frappe.db.get_value("Flow Run", run.name, "acted_as"), self.manager)
+		self.assertEqual(
+			run.error,
+			f"step task: {self.manager} may not create Task (the flow acts as this user: Run As of its template)",
+		)

@@ -16,6 +16,7 @@ from flow_engine.runtime.trigger_fields import sync_trigger
 
 class FlowTemplate(Document):
 	def validate(self):
+		self.validate_run_as()
 		self.validate_definition()
 		self.validate_unique_name()
 		self.protect_system_name()
@@ -114,6 +115,22 @@ class FlowTemplate(Document):
 		if problems:
 			frappe.throw(
 				problems_message(DefinitionError(problems)), FlowTemplateError, title=_("Invalid flow")
+			)
+
+	def validate_run_as(self):
+		"""Acting as a named user is impersonation: only a System Manager may name someone else."""
+		if self.run_as != "User":
+			self.run_as_user = None
+			return
+		if not self.run_as_user:
+			frappe.throw(_("Run As User: required when Run As is User"), FlowTemplateError)
+		changed = self.is_new() or self.has_value_changed("run_as") or self.has_value_changed("run_as_user")
+		if changed and self.run_as_user != frappe.session.user and "System Manager" not in frappe.get_roles():
+			frappe.throw(
+				_("Run As User: only a System Manager can make a flow act as another user ({0})").format(
+					self.run_as_user
+				),
+				frappe.PermissionError,
 			)
 
 	def validate_unique_name(self):
