@@ -466,8 +466,10 @@ def _queue_start(
 		return  # the same document saved twice in one transaction starts the flow once
 	queued.add(key)
 	from flow_engine.adapters.store import pending_name
+	from flow_engine.throttle import queue_time
 
 	now = now_datetime()
+	due = queue_time(template, now)  # a throttled template's starts keep their order
 	depth = int(frappe.flags.flow_engine_depth or 0) + 1 if frappe.flags.flow_engine_depth is not None else 0
 	name = pending_name()
 	frappe.db.sql(
@@ -477,7 +479,7 @@ def _queue_start(
 		values (%s, 'start', 'pending', %s, 0, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0)""",
 		(
 			name,
-			now,
+			due,
 			template,
 			doctype,
 			docname,

@@ -46,6 +46,7 @@ class DrainStats:
 	completed: int = 0
 	cancelled: int = 0
 	held: int = 0  # due while their run was paused
+	throttled: int = 0  # starts over their template's limit per minute, back in the queue
 	retried: int = 0
 	failed: int = 0
 	lost: int = 0
@@ -116,6 +117,9 @@ def drain(
 	settings = get_settings()
 	budget = float(settings.time_budget_seconds if budget_seconds is None else budget_seconds)
 	batch_size = max(int(batch_size or settings.batch_size), 1)
+	from flow_engine.throttle import forget
+
+	forget()
 	stats = DrainStats(worker or worker_id())
 	started = time.monotonic()
 	deadline = started + budget
@@ -132,6 +136,7 @@ def drain(
 					break
 				outcome = process(name, stats.worker)
 				setattr(stats, outcome, getattr(stats, outcome) + 1)
+	forget()
 	stats.seconds = round(time.monotonic() - started, 3)
 	return stats
 
@@ -280,6 +285,14 @@ def process(name: str, worker: str) -> str:
 			return "failed"
 		try:
 			status, note, run_name = _execute(row)
+			if status == "throttled":  # back in the queue, later (note: when), not an attempt
+				update_row(
+					"Flow Step Pending",
+					name,
+					{"status": "pending", "trigger_at": note, "claimed_by": None, "lease_expires_at": None},
+				)
+				frappe.db.commit()
+				return "throttled"
 			_finish(name, status, note, run_name)
 			frappe.db.commit()
 			return status if status in ("cancelled", "held") else "completed"
@@ -309,6 +322,11 @@ def _execute(row) -> tuple[str, str | None, str | None]:
 			return "cancelled", "template was deleted", None
 		if not template.is_active:
 			return "cancelled", "template is not active", None
+		from flow_engine.throttle import hold_back
+
+		later = hold_back(row)
+		if later is not None:
+			return "throttled", later, None
 		snapshot = json.loads(row.context_snapshot or "{}")
 		run, _report = runs.start_run(
 			template,

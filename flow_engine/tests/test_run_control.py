@@ -109,3 +109,55 @@ class TestRunControl(FlowTestCase):
 		self.assertEqual(
 			frappe.db.get_value("Flow Run", kept, "error"), f"its template {template} was turned off"
 		)
+
+
+class TestThrottle(FlowTestCase):
+	def setUp(self):
+		wipe_runs()
+
+	def tearDown(self):
+		frappe.db.rollback()
+		wipe_runs()
+
+	def test_over_the_limit_starts_wait_in_the_queue_in_order(self):
+		template = make_template(
+			"throttled",
+			[{"id": "a", "kind": "wait"}],
+			trigger_event="on_insert",
+			trigger_doctype="ToDo",
+			max_starts_per_minute=2,
+		)
+		frappe.db.commit()
+		started = now_datetime()
+		todos = [
+			frappe.get_doc({"doctype": "ToDo", "description": f"import {n}"}).insert().name for n in range(5)
+		]
+		frappe.db.commit()  # the drain after the commit starts two
+
+		def started_for():
+			rows = frappe.get_all(
+				"Flow Run",
+				filters={"flow_template": template},
+				fields=["context_docname"],
+				order_by="creation, name",
+			)
+			return [row.context_docname for row in rows]
+
+		self.assertEqual(started_for(), todos[:2])
+		queued = frappe.get_all(
+			"Flow Step Pending",
+			filters={"flow_template": template, "status": "pending"},
+			fields=["context_docname", "trigger_at"],
+			order_by="trigger_at, name",
+		)
+		self.assertEqual([row.context_docname for row in queued], todos[2:])
+		self.assertTrue(all(row.trigger_at >= started + timedelta(seconds=59) for row in queued))
+		# a start queued now goes after them
+		late = frappe.get_doc({"doctype": "ToDo", "description": "import late"}).insert().name
+		frappe.db.commit()
+		with self.freeze_time(started + timedelta(seconds=61)):
+			drain(budget_seconds=20)
+		self.assertEqual(started_for(), todos[:4])
+		with self.freeze_time(started + timedelta(seconds=125)):
+			drain(budget_seconds=20)
+		self.assertEqual(started_for(), [*todos, late])

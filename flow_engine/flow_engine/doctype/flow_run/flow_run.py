@@ -28,3 +28,8 @@ class FlowRun(Document):
 		from flow_engine.api import cancel_run
 
 		return cancel_run(self.name, reason)
+
+
+def on_doctype_update():
+	# a throttled template counts its runs of the last minute
+	frappe.db.add_index("Flow Run", ["flow_template", "creation"], "flow_template_creation")

@@ -18,3 +18,7 @@ def on_doctype_update():
 	frappe.db.add_index("Flow Step Pending", ["status", "trigger_at"], "status_trigger_at")
 	frappe.db.add_index("Flow Step Pending", ["status", "lease_expires_at"], "status_lease_expires_at")
 	frappe.db.add_index("Flow Step Pending", ["flow_run", "step_id"], "flow_run_step_id")
+	# a throttled template's queued starts (flow_engine.throttle)
+	frappe.db.add_index(
+		"Flow Step Pending", ["flow_template", "status", "trigger_at"], "template_status_trigger_at"
+	)
