@@ -404,6 +404,7 @@ def bulk_runs(action: str, names: list[str] | str) -> dict:
 	"""The Flow Run list's actions on the selected runs. Each run is checked and done as it would
 	be alone (the same permission checks), in its own transaction; one that cannot be done is
 	reported with the reason, the others still are."""
+	frappe.has_permission("Flow Run", "read", throw=True)
 	if action not in BULK_ACTIONS:
 		frappe.throw(_("Unknown action {0} (known: {1})").format(action, ", ".join(BULK_ACTIONS)))
 	names = _parse(names, "names") if isinstance(names, str) else names

@@ -210,8 +210,9 @@ class Engine:
 		if definition is None:
 			return self._finish(run, report, definition)
 		now_iso = _iso(self.clock.now())
+		position = {step_id: index for index, step_id in enumerate(definition.order)}
 		due = sorted(
-			(state.get("trigger_at") or state.get("timeout_at"), definition.order.index(sid), sid)
+			(state.get("trigger_at") or state.get("timeout_at"), position[sid], sid)
 			for sid, state in run.steps.items()
 			if _due(state, now_iso)
 			or (state["status"] == "waiting" and "" < (state.get("timeout_at") or "") <= now_iso)

@@ -65,10 +65,31 @@ class TestApiPermissions(FlowTestCase):
 			"list_runs": lambda: api.list_runs(),
 			"get_run": lambda: api.get_run(run()),
 			"cancel_run": lambda: api.cancel_run(run()),
+			"pause_run": lambda: api.pause_run(run()),
+			"resume_run": lambda: api.resume_run(self.paused_run()),
+			"bulk_runs": lambda: self.bulk("cancel", run()),
+			"cancel_template_runs": lambda: api.cancel_template_runs(self.template),
 			"retry_step": lambda: api.retry_step(self.failed_run(), "bad"),
 			"retry_pending": lambda: api.retry_pending(self.failed_row()),
 			"simulate": lambda: api.simulate(self.template, "ToDo", self.todo.name),
 		}
+
+	def bulk(self, action: str, run: str) -> dict:
+		"""bulk_runs reports runs it may not act on instead of raising: a refusal here is a denial."""
+		result = api.bulk_runs(action, [run])
+		if result["refused"]:
+			raise frappe.PermissionError(result["refused"][run])
+		return result
+
+	def paused_run(self) -> str:
+		name = self.started_run()
+		with_user = frappe.session.user
+		frappe.set_user("Administrator")
+		from flow_engine import runs
+
+		runs.pause_run(name)
+		frappe.set_user(with_user)
+		return name
 
 	def started_run(self) -> str:
 		with_user = frappe.session.user
@@ -141,6 +162,10 @@ class TestApiPermissions(FlowTestCase):
 			"list_runs": ("denied", "ok", "ok", "ok"),
 			"get_run": ("denied", "ok", "ok", "ok"),
 			"cancel_run": ("denied", "ok", "ok", "ok"),
+			"pause_run": ("denied", "ok", "ok", "ok"),
+			"resume_run": ("denied", "ok", "ok", "ok"),
+			"bulk_runs": ("denied", "ok", "ok", "ok"),
+			"cancel_template_runs": ("denied", "denied", "ok", "ok"),
 			"retry_step": ("denied", "denied", "ok", "ok"),
 			"retry_pending": ("denied", "denied", "ok", "ok"),
 			"simulate": ("denied", "ok", "ok", "ok"),
@@ -189,7 +214,7 @@ class TestApiPermissions(FlowTestCase):
 				body = body[1:]  # the docstring
 			self.assertTrue(ast.unparse(body[0]).startswith(checks), name)
 			checked.append(name)
-		self.assertEqual(len(checked), 18)
+		self.assertEqual(len(checked), 22)
 
 	def test_api_round_trip(self):
 		frappe.set_user(MANAGER)

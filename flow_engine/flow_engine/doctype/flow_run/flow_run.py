@@ -11,6 +11,15 @@ class FlowRun(Document):
 		if not frappe.flags.in_flow_engine:
 			frappe.throw(_("Flow Runs are written by flow_engine only"))
 
+	def on_trash(self):
+		# a run deleted by hand takes its watches and its queued timers with it
+		frappe.db.delete("Flow Event Wait", {"flow_run": self.name})
+		frappe.db.sql(
+			"""update `tabFlow Step Pending` set status = 'cancelled', last_error = 'run deleted'
+			where flow_run = %s and status in ('pending', 'held')""",
+			(self.name,),
+		)
+
 	@frappe.whitelist()
 	def retry_step(self, step_id: str) -> dict:
 		from flow_engine.api import retry_step
