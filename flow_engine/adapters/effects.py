@@ -484,21 +484,21 @@ def _pick_user(role: str, pick: str) -> str:
 	if not users:
 		raise StepError(f"role {role!r} has no enabled user to assign", retryable=False)
 	if pick == "least_loaded":
-		rows = frappe.get_all(
-			"ToDo",
-			filters={"allocated_to": ("in", users), "status": "Open"},
-			fields=["allocated_to", "count(name) as open"],
-			group_by="allocated_to",
+		load = dict(
+			frappe.db.sql(
+				"""select allocated_to, count(*) from `tabToDo`
+				where allocated_to in %s and status = 'Open' group by allocated_to""",
+				(tuple(users),),
+			)
 		)
-		load = {row.allocated_to: row.open for row in rows}
 		return min(users, key=lambda user: (load.get(user, 0), user))
-	rows = frappe.get_all(
-		"ToDo",
-		filters={"allocated_to": ("in", users)},
-		fields=["allocated_to", "max(creation) as last"],
-		group_by="allocated_to",
-	)
-	last = {row.allocated_to: row.last for row in rows}
+	last = {
+		user: str(moment)
+		for user, moment in frappe.db.sql(
+			"select allocated_to, max(creation) from `tabToDo` where allocated_to in %s group by allocated_to",
+			(tuple(users),),
+		)
+	}
 	return min(users, key=lambda user: (last.get(user) is not None, last.get(user) or "", user))
 
 
