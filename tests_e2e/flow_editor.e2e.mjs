@@ -168,6 +168,22 @@ try {
 		assert.ok(kinds >= 9, `${kinds} kinds in the palette`);
 	});
 
+	await step("a catalog narrows the palette to its kinds, and back", async () => {
+		const chip = (kind) => page.locator(`.fe-palette .fe-kind-chip[data-kind="${kind}"]`);
+		assert.equal(await chip("dispatch_job").count(), 1);
+		await page.selectOption(".fe-palette select.fe-catalog", "back_office");
+		await page.waitForFunction(
+			() => !document.querySelector('.fe-palette .fe-kind-chip[data-kind="dispatch_job"]')
+		);
+		assert.equal(await chip("create_document").count(), 1);
+		const catalog = await page.evaluate(() => JSON.parse(cur_frm.doc.flow_definition).catalog);
+		assert.equal(catalog, "back_office");
+		await page.selectOption(".fe-palette select.fe-catalog", "default");
+		await page.waitForSelector('.fe-palette .fe-kind-chip[data-kind="dispatch_job"]');
+		const cleared = await page.evaluate(() => JSON.parse(cur_frm.doc.flow_definition).catalog);
+		assert.equal(cleared, undefined, "the default catalog is not written");
+	});
+
 	await step("step 1 from the palette, with a variable picked into a field", async () => {
 		await page.click('.fe-kind-chip[data-kind="erp_update"]');
 		await dialog_with("payload__doctype");
@@ -540,6 +556,21 @@ try {
 		// the field still holds the code, and showing the label changed nothing
 		assert.equal(await page.evaluate(() => cur_frm.doc.trigger_event), "on_contract_signed");
 		assert.equal(await page.evaluate(() => cur_frm.is_dirty()), false);
+	});
+
+	await step("pause a run from its form, then resume it", async () => {
+		const report = await call("flow_engine.api.start_flow", {
+			template,
+			doctype: "Customer",
+			docname: customer,
+			variables: "{}",
+		});
+		await page.goto(`${BASE}${DESK}/flow-run/${report.run}`);
+		await page.locator('button[data-label="Pause"]').click({ timeout: 60000 });
+		await page.waitForFunction(() => cur_frm.doc.status === "paused", null, { timeout: 30000 });
+		await page.locator('button[data-label="Resume"]').click({ timeout: 30000 });
+		await page.waitForFunction(() => cur_frm.doc.status === "running", null, { timeout: 30000 });
+		await call("flow_engine.api.cancel_run", { name: report.run });
 	});
 
 	await step("the Flow Engine workspace shows its cards and chart", async () => {

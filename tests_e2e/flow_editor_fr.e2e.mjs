@@ -666,6 +666,13 @@ try {
 } catch (error) {
 	console.error(`\nnot ok - ${current}\n`, error);
 	if (page_errors.length) console.error("page errors:", page_errors);
+	if (user_made && !(await admin_call("frappe.client.get_count", {
+		doctype: "User", filters: { name: FR_USER },
+	}).catch(() => 1)))
+		console.error(
+			`the user ${FR_USER} was deleted under the test: is the Frappe tier (run-tests) running on` +
+				" this site? Its clean-up removes the users made while it runs."
+		);
 	process.exitCode = 1;
 } finally {
 	if (!KEEP) {
