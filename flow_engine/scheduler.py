@@ -338,15 +338,17 @@ def _execute(row) -> tuple[str, str | None, str | None]:
 			doc_snapshot=snapshot.get("doc"),
 		)
 		return "completed", None, run.name
-	if frappe.db.get_value("Flow Run", row.flow_run, "status") == "paused":
-		return "held", None, None  # given back (pending) when the run resumes
 	if row.action == "resume":
 		import json
 
 		run, report = runs.resume_step(row.flow_run, row.step_id, json.loads(row.context_snapshot or "{}"))
+		if run.status == "paused":
+			return "held", None, None  # given back (pending) when the run resumes
 		return "completed", report.note, None
 	due = row.trigger_at.isoformat() if row.trigger_at else None
 	run, report = runs.fire_step(row.flow_run, row.step_id, force=True, due=due)
+	if run.status == "paused":
+		return "held", None, None
 	if report.note and run.status in ("failed", "cancelled"):
 		return "cancelled", report.note, None
 	return "completed", report.note, None
