@@ -104,6 +104,18 @@ def forget_state(template: str) -> None:
 	frappe.db.delete("Flow Trigger State", {"name": template})
 
 
+def begin_state(template: str) -> None:
+	"""A date-based or scheduled template counts from when it is turned on (not from its first
+	scheduler pass): what comes due between the save and that pass starts at the pass."""
+	now = now_datetime()
+	frappe.db.sql(
+		"""insert ignore into `tabFlow Trigger State`
+		(name, flow_template, checked_until, occurrence_done, creation, modified, owner, modified_by, docstatus)
+		values (%s, %s, %s, 1, %s, %s, 'Administrator', 'Administrator', 0)""",
+		(template, template, now, now, now),
+	)
+
+
 # --- date-based ---------------------------------------------------------------------------------
 
 

@@ -156,11 +156,13 @@ class FlowTemplate(Document):
 
 	def on_update(self):
 		from flow_engine.dispatch import clear_dispatch_cache
-		from flow_engine.time_starts import forget_state
+		from flow_engine.time_starts import begin_state, forget_state
 
 		clear_dispatch_cache()
 		if self.has_value_changed("is_active") or self.has_value_changed("trigger_event"):
 			forget_state(self.name)  # turned on again: what it missed while off does not start
+		if self.is_active and self.trigger_event in ("on_date_field", "on_schedule"):
+			begin_state(self.name)  # counts from now (kept if it was counting already)
 
 	def on_trash(self):
 		if self.is_system and not (frappe.flags.in_seed or frappe.flags.in_uninstall):
