@@ -202,7 +202,9 @@ def validate_definition(definition: dict | str) -> list[dict]:
 	from flow_engine.events_map import event_map
 
 	event_map()  # events added by other apps are known to the validator
-	return [problem.as_dict() for problem in runtime_validate(definition if definition else "")]
+	from flow_engine.translation import problem_dict
+
+	return [problem_dict(problem) for problem in runtime_validate(definition if definition else "")]
 
 
 @frappe.whitelist()

@@ -71,7 +71,9 @@ def template_definition(template) -> dict:
 
 
 def problems_message(exc: DefinitionError) -> str:
-	return "<br>".join(frappe.utils.escape_html(str(problem)) for problem in exc.problems)
+	from flow_engine.translation import problem_text
+
+	return "<br>".join(frappe.utils.escape_html(problem_text(problem)) for problem in exc.problems)
 
 
 # --- context ----------------------------------------------------------------------------------

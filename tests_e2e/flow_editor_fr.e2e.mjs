@@ -16,9 +16,11 @@
 // a Customer, a Flow Run's form and timeline (completing its waiting step), the Flow Run list and
 // the workspace. Every expected string is a msgstr of flow_engine/locale/fr.po.
 // It removes what it made (its runs, template, customer, the user and the Contact Frappe made for
-// it) unless --keep is given. What stays is Frappe's own trail: the user's logins in Activity Log,
-// its time_zone row in tabDefaultValue (Frappe does not delete it with the user, and no API
-// does), and a Deleted Document per deletion, as the other e2e test leaves for its records.
+// it) unless --keep is given. What stays is Frappe's own audit trail, as the other e2e test leaves
+// for its records: the user's logins (Activity Log), the Version the flow's update step wrote on
+// the customer, the "Shared" Comment Frappe wrote on the user, its time_zone row in
+// tabDefaultValue (Frappe does not delete it with the user, and no API does) and a Deleted
+// Document per deletion.
 
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -96,7 +98,9 @@ const modal = () => page.locator(".modal.show").last();
 const field = (name) => modal().locator(`[data-fieldname="${name}"]`).first();
 const form_label = (name) =>
 	page
-		.locator(`.frappe-control[data-fieldname="${name}"] .control-label, .frappe-control[data-fieldname="${name}"] label`)
+		.locator(
+			`.frappe-control[data-fieldname="${name}"] .control-label, .frappe-control[data-fieldname="${name}"] label`
+		)
 		.first();
 const run_timeline = () =>
 	page.locator('#page-Flow\\ Run .frappe-control[data-fieldname="timeline"] .fe-timeline');
@@ -146,9 +150,13 @@ async function wait_validated() {
 async function refused_save() {
 	const before = await open_modals();
 	await page.keyboard.press("Control+s");
-	await page.waitForFunction((n) => document.querySelectorAll(".modal.show").length > n, before, {
-		timeout: 30000,
-	});
+	await page.waitForFunction(
+		(n) => document.querySelectorAll(".modal.show").length > n,
+		before,
+		{
+			timeout: 30000,
+		}
+	);
 	const dialog = modal();
 	const title = await text_of(dialog.locator(".modal-title"));
 	const body = await text_of(dialog.locator(".modal-body"));
@@ -309,7 +317,10 @@ try {
 		])
 			assert.ok(sections.includes(expected), `${expected} in ${sections}`);
 		assert.equal(await text_of(field("label").locator(".control-label")), "Étiquette");
-		assert.equal(await text_of(field("trigger__type").locator(".control-label")), "Se déclenche");
+		assert.equal(
+			await text_of(field("trigger__type").locator(".control-label")),
+			"Se déclenche"
+		);
 		assert.equal(
 			await text_of(field("payload__docname_ref").locator(".control-label")),
 			"Nom du document"
@@ -396,111 +407,138 @@ try {
 			"Attend que quelqu'un la termine"
 		);
 		assert.match(await text_of(card("wait_1").locator(".fe-meta")), /2 tentatives$/);
-		assert.match(await text_of(card("wait_1").locator(".fe-deps")), /^Après Note sur le client/);
+		assert.match(
+			await text_of(card("wait_1").locator(".fe-deps")),
+			/^Après Note sur le client/
+		);
 		await wait_validated();
 		assert.equal(await text_of(page.locator(".fe-status")), "Valide");
 	});
 
-	await step("a step missing a required field: counted, and the save refused in French", async () => {
-		await page.click('.fe-kind-chip[data-kind="notify"]');
-		await dialog_with("payload__to");
-		await close_modal();
-		await page.waitForSelector('.fe-card.fe-has-problems[data-id="notify_1"]', {
-			timeout: 15000,
-		});
-		await wait_validated();
-		assert.match(await text_of(page.locator(".fe-status")), /^(1 problème|\d+ problèmes)$/);
-		await shot("03-problems");
-		const { title } = await refused_save();
-		assert.equal(title, "Flux non valide");
-		// the step's menu, then its deletion
-		await card("notify_1").locator('[data-action="menu"]').click();
-		const items = (await page.locator(".fe-floating-menu .dropdown-item").allInnerTexts()).map(
-			(t) => t.trim()
-		);
-		for (const expected of ["Modifier", "Dupliquer", "Ajouter une étape après", "Supprimer"])
-			assert.ok(items.includes(expected), `${expected} in ${items}`);
-		await page.locator(".fe-floating-menu .dropdown-item", { hasText: "Supprimer" }).click();
-		// a new step is named after its kind, in the user's language
-		assert.equal(await text_of(modal().locator(".modal-body")), "Supprimer Notifier ?");
-		await modal().locator(".btn-modal-primary").click();
-		await card("notify_1").waitFor({ state: "detached" });
-	});
-
-	await step("a step naming a DocType that does not exist: the server says so in French", async () => {
-		await page.evaluate(() => {
-			const flow = JSON.parse(cur_frm.doc.flow_definition);
-			flow.steps.push({
-				id: "wait_for_event_1",
-				kind: "wait_for_event",
-				label: "Attendre",
-				depends_on: ["wait_1"],
-				payload: { doctype: "E2E No Such DocType", event: "update", timeout_hours: 2 },
+	await step(
+		"a step missing a required field: counted, and the save refused in French",
+		async () => {
+			await page.click('.fe-kind-chip[data-kind="notify"]');
+			await dialog_with("payload__to");
+			await close_modal();
+			await page.waitForSelector('.fe-card.fe-has-problems[data-id="notify_1"]', {
+				timeout: 15000,
 			});
-			return cur_frm.set_value("flow_definition", JSON.stringify(flow, null, 1));
-		});
-		await card("wait_for_event_1").waitFor();
-		assert.match(
-			await text_of(card("wait_for_event_1").locator(".fe-meta")),
-			/^Attendre un événement · wait_for_event_1/
-		);
-		const { title, body } = await refused_save();
-		assert.equal(title, "Flux non valide");
-		assert.match(body, /payload\.doctype: aucun DocType 'E2E No Such DocType'/);
-		await page.evaluate(() => {
-			const flow = JSON.parse(cur_frm.doc.flow_definition);
-			flow.steps = flow.steps.filter((s) => s.id !== "wait_for_event_1");
-			cur_frm.flow_editor.commit(flow);
-		});
-		await card("wait_for_event_1").waitFor({ state: "detached" });
-	});
-
-	await step("save: the template is kept, and a second one of that name is refused", async () => {
-		await page.keyboard.press("Control+s");
-		await page.waitForFunction(
-			() => cur_frm && !cur_frm.is_new() && !cur_frm.is_dirty(),
-			null,
-			{ timeout: 30000 }
-		);
-		template = await page.evaluate(() => cur_frm.doc.name);
-		assert.match(template, /^FT-/);
-		const stored = await call("flow_engine.api.get_template", { name: template });
-		assert.deepEqual(
-			stored.flow_definition.steps.map((s) => s.id),
-			["erp_update_1", "wait_1"]
-		);
-		// the form's own buttons once saved
-		for (const label of ["Simuler", "Exécutions", "Dupliquer"])
-			assert.equal(
-				await page.locator(".page-actions .btn, .page-head .btn", { hasText: label }).count() >
-					0,
-				true,
-				`button ${label}`
+			await wait_validated();
+			assert.match(
+				await text_of(page.locator(".fe-status")),
+				/^(1 problème|\d+ problèmes)$/
 			);
-		const before = await open_modals();
-		await page.evaluate(
-			(name) =>
-				frappe
-					.xcall("frappe.client.insert", {
-						doc: { doctype: "Flow Template", template_name: name, category: "other" },
-					})
-					.catch(() => null),
-			`E2E flux ${STAMP}`
-		);
-		await page.waitForFunction(
-			(n) => document.querySelectorAll(".modal.show").length > n,
-			before,
-			{ timeout: 30000 }
-		);
-		const message = await text_of(modal().locator(".modal-body"));
-		assert.match(
-			message,
-			new RegExp(
-				`Un modèle nommé E2E flux ${STAMP} existe déjà dans la catégorie other \\(${template}\\)`
-			)
-		);
-		await close_modal();
-	});
+			await shot("03-problems");
+			const { title } = await refused_save();
+			assert.equal(title, "Flux non valide");
+			// the step's menu, then its deletion
+			await card("notify_1").locator('[data-action="menu"]').click();
+			const items = (
+				await page.locator(".fe-floating-menu .dropdown-item").allInnerTexts()
+			).map((t) => t.trim());
+			for (const expected of [
+				"Modifier",
+				"Dupliquer",
+				"Ajouter une étape après",
+				"Supprimer",
+			])
+				assert.ok(items.includes(expected), `${expected} in ${items}`);
+			await page
+				.locator(".fe-floating-menu .dropdown-item", { hasText: "Supprimer" })
+				.click();
+			// a new step is named after its kind, in the user's language
+			assert.equal(await text_of(modal().locator(".modal-body")), "Supprimer Notifier ?");
+			await modal().locator(".btn-modal-primary").click();
+			await card("notify_1").waitFor({ state: "detached" });
+		}
+	);
+
+	await step(
+		"a step naming a DocType that does not exist: the server says so in French",
+		async () => {
+			await page.evaluate(() => {
+				const flow = JSON.parse(cur_frm.doc.flow_definition);
+				flow.steps.push({
+					id: "wait_for_event_1",
+					kind: "wait_for_event",
+					label: "Attendre",
+					depends_on: ["wait_1"],
+					payload: { doctype: "E2E No Such DocType", event: "update", timeout_hours: 2 },
+				});
+				return cur_frm.set_value("flow_definition", JSON.stringify(flow, null, 1));
+			});
+			await card("wait_for_event_1").waitFor();
+			assert.match(
+				await text_of(card("wait_for_event_1").locator(".fe-meta")),
+				/^Attendre un événement · wait_for_event_1/
+			);
+			const { title, body } = await refused_save();
+			assert.equal(title, "Flux non valide");
+			assert.match(body, /payload\.doctype: aucun DocType 'E2E No Such DocType'/);
+			await page.evaluate(() => {
+				const flow = JSON.parse(cur_frm.doc.flow_definition);
+				flow.steps = flow.steps.filter((s) => s.id !== "wait_for_event_1");
+				cur_frm.flow_editor.commit(flow);
+			});
+			await card("wait_for_event_1").waitFor({ state: "detached" });
+		}
+	);
+
+	await step(
+		"save: the template is kept, and a second one of that name is refused",
+		async () => {
+			await page.keyboard.press("Control+s");
+			await page.waitForFunction(
+				() => cur_frm && !cur_frm.is_new() && !cur_frm.is_dirty(),
+				null,
+				{ timeout: 30000 }
+			);
+			template = await page.evaluate(() => cur_frm.doc.name);
+			assert.match(template, /^FT-/);
+			const stored = await call("flow_engine.api.get_template", { name: template });
+			assert.deepEqual(
+				stored.flow_definition.steps.map((s) => s.id),
+				["erp_update_1", "wait_1"]
+			);
+			// the form's own buttons once saved
+			for (const label of ["Simuler", "Exécutions", "Dupliquer"])
+				assert.equal(
+					(await page
+						.locator(".page-actions .btn, .page-head .btn", { hasText: label })
+						.count()) > 0,
+					true,
+					`button ${label}`
+				);
+			const before = await open_modals();
+			await page.evaluate(
+				(name) =>
+					frappe
+						.xcall("frappe.client.insert", {
+							doc: {
+								doctype: "Flow Template",
+								template_name: name,
+								category: "other",
+							},
+						})
+						.catch(() => null),
+				`E2E flux ${STAMP}`
+			);
+			await page.waitForFunction(
+				(n) => document.querySelectorAll(".modal.show").length > n,
+				before,
+				{ timeout: 30000 }
+			);
+			const message = await text_of(modal().locator(".modal-body"));
+			assert.match(
+				message,
+				new RegExp(
+					`Un modèle nommé E2E flux ${STAMP} existe déjà dans la catégorie other \\(${template}\\)`
+				)
+			);
+			await close_modal();
+		}
+	);
 
 	await step("simulate against our customer", async () => {
 		await page.locator('.flow-editor [data-action="simulate"]').click();
@@ -534,10 +572,17 @@ try {
 		await group.waitFor({ timeout: 60000 });
 		await group.locator("> button").click();
 		const items = (await group.locator(".dropdown-item").allInnerTexts()).map((t) => t.trim());
-		assert.deepEqual(items, ["Démarrer un flux", "Exécutions de flux", "Nouveau modèle de flux"]);
+		assert.deepEqual(items, [
+			"Démarrer un flux",
+			"Exécutions de flux",
+			"Nouveau modèle de flux",
+		]);
 		await group.locator(".dropdown-item", { hasText: "Démarrer un flux" }).click();
 		await dialog_with("template");
-		assert.equal(await page.evaluate(() => cur_dialog.title), `Démarrer un flux sur ${customer}`);
+		assert.equal(
+			await page.evaluate(() => cur_dialog.title),
+			`Démarrer un flux sur ${customer}`
+		);
 		assert.equal(
 			await text_of(field("variables").locator(".control-label")),
 			"Variables (facultatif)"
@@ -560,9 +605,17 @@ try {
 		const headers = (await run_timeline().locator("thead th").allInnerTexts()).map((t) =>
 			t.trim()
 		);
-		assert.deepEqual(headers, ["Étape", "Statut", "Quand", "Documents, résultat et tentatives"]);
+		assert.deepEqual(headers, [
+			"Étape",
+			"Statut",
+			"Quand",
+			"Documents, résultat et tentatives",
+		]);
 		const row = (id) => run_timeline().locator(`tr[data-step="${id}"]`);
-		assert.match(await text_of(row("erp_update_1")), /Mettre à jour un document · erp_update_1/);
+		assert.match(
+			await text_of(row("erp_update_1")),
+			/Mettre à jour un document · erp_update_1/
+		);
 		assert.equal(await text_of(row("erp_update_1").locator(".indicator-pill")), "Terminé");
 		assert.equal(await text_of(row("wait_1").locator(".indicator-pill")), "En suspens");
 		assert.equal(
@@ -574,11 +627,17 @@ try {
 			"Actualisation automatique tant que l'exécution est en cours"
 		);
 		assert.ok(
-			(await page.locator("#page-Flow\\ Run .page-actions button", { hasText: "Annuler l'exécution" }).count()) > 0,
+			(await page
+				.locator("#page-Flow\\ Run .page-actions button", {
+					hasText: "Annuler l'exécution",
+				})
+				.count()) > 0,
 			"Annuler l'exécution"
 		);
 		assert.ok(
-			(await page.locator("#page-Flow\\ Run .page-actions button", { hasText: "Ouvrir Client" }).count()) > 0,
+			(await page
+				.locator("#page-Flow\\ Run .page-actions button", { hasText: "Ouvrir Client" })
+				.count()) > 0,
 			"Ouvrir Client"
 		);
 		await shot("06-run-form");
@@ -607,8 +666,8 @@ try {
 		await page.waitForFunction(
 			() =>
 				/terminé/.test(
-					document.querySelector('#page-Flow\\ Run [data-fieldname="status"]')?.innerText ||
-						""
+					document.querySelector('#page-Flow\\ Run [data-fieldname="status"]')
+						?.innerText || ""
 				),
 			null,
 			{ timeout: 15000 }
@@ -666,9 +725,13 @@ try {
 } catch (error) {
 	console.error(`\nnot ok - ${current}\n`, error);
 	if (page_errors.length) console.error("page errors:", page_errors);
-	if (user_made && !(await admin_call("frappe.client.get_count", {
-		doctype: "User", filters: { name: FR_USER },
-	}).catch(() => 1)))
+	if (
+		user_made &&
+		!(await admin_call("frappe.client.get_count", {
+			doctype: "User",
+			filters: { name: FR_USER },
+		}).catch(() => 1))
+	)
 		console.error(
 			`the user ${FR_USER} was deleted under the test: is the Frappe tier (run-tests) running on` +
 				" this site? Its clean-up removes the users made while it runs."

@@ -15,6 +15,7 @@ from json_logic.apply import apply as jsonlogic_apply
 from json_logic.builtins import BUILTINS, to_string
 
 from .errors import Problem, describe_error
+from .i18n import _
 from .limits import MAX_LOGIC_DEPTH, MAX_LOGIC_NODES, MAX_RENDERED_LENGTH
 from .paths import resolve_path
 
@@ -207,22 +208,30 @@ def jsonlogic_problems(rule, field: str = "trigger.condition", step_id: str | No
 		elif isinstance(node, dict):
 			if len(node) != 1:
 				problems.append(
-					Problem(step_id, field, f"an operation must have exactly one key, got {len(node)}")
+					Problem(
+						step_id, field, _("an operation must have exactly one key, got {0}").format(len(node))
+					)
 				)
 				return
 			((op, args),) = node.items()
 			if op not in KNOWN_JSONLOGIC_OPERATORS:
-				problems.append(Problem(step_id, field, f"unknown JsonLogic operator {op!r}"))
+				problems.append(Problem(step_id, field, _("unknown JsonLogic operator {0}").format(repr(op))))
 				return
 			walk(args, depth + 1)
 		elif not (node is None or isinstance(node, str | int | float | bool)):
-			problems.append(Problem(step_id, field, f"unsupported value of type {type(node).__name__}"))
+			problems.append(
+				Problem(step_id, field, _("unsupported value of type {0}").format(type(node).__name__))
+			)
 
 	walk(rule, 0)
 	if nodes > MAX_LOGIC_NODES:
-		problems.append(Problem(step_id, field, f"rule too large (more than {MAX_LOGIC_NODES} nodes)"))
+		problems.append(
+			Problem(step_id, field, _("rule too large (more than {0} nodes)").format(MAX_LOGIC_NODES))
+		)
 	elif not problems and _depth(rule) > MAX_LOGIC_DEPTH:
-		problems.append(Problem(step_id, field, f"rule nested deeper than {MAX_LOGIC_DEPTH} levels"))
+		problems.append(
+			Problem(step_id, field, _("rule nested deeper than {0} levels").format(MAX_LOGIC_DEPTH))
+		)
 	return problems
 
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from .conditions import UNARY_OPERATORS, jsonlogic_problems, parse_jsonlogic
 from .errors import DefinitionError, Problem
 from .events import get_event
+from .i18n import _
 from .kinds.registry import FieldSpec, KindRegistry, KindSpec
 from .limits import (
 	MAX_DEFINITION_BYTES,
@@ -222,7 +223,11 @@ def read_source(source) -> tuple[dict | None, TemplateRecord | None, list[Proble
 		try:
 			source = source.decode("utf-8-sig")  # a BOM is harmless
 		except UnicodeDecodeError as exc:
-			return None, None, [Problem(None, "json", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+			return (
+				None,
+				None,
+				[Problem(None, "json", _("not UTF-8 text ({0} at byte {1})").format(exc.reason, exc.start))],
+			)
 	if isinstance(source, str):
 		data, problem = _parse_json(source, "json")
 		if problem:
@@ -233,15 +238,27 @@ def read_source(source) -> tuple[dict | None, TemplateRecord | None, list[Proble
 		try:
 			data = strict_json_loads(json.dumps(source, allow_nan=False))
 		except RecursionError:
-			return None, None, [Problem(None, "json", f"nested deeper than {MAX_JSON_DEPTH} levels")]
+			return (
+				None,
+				None,
+				[Problem(None, "json", _("nested deeper than {0} levels").format(MAX_JSON_DEPTH))],
+			)
 		except (TypeError, ValueError, OverflowError) as exc:
-			return None, None, [Problem(None, "json", f"not plain JSON data: {exc}")]
+			return None, None, [Problem(None, "json", _("not plain JSON data: {0}").format(exc))]
 	if isinstance(data, list):
 		if len(data) != 1:
-			return None, None, [Problem(None, "json", f"expected one flow, found a list of {len(data)}")]
+			return (
+				None,
+				None,
+				[Problem(None, "json", _("expected one flow, found a list of {0}").format(len(data)))],
+			)
 		data = data[0]
 	if not isinstance(data, Mapping):
-		return None, None, [Problem(None, "json", f"a flow must be a JSON object, not {_type_name(data)}")]
+		return (
+			None,
+			None,
+			[Problem(None, "json", _("a flow must be a JSON object, not {0}").format(_type_name(data)))],
+		)
 	if "flow_definition" in data:
 		return _read_record(data)
 	return dict(data), None, []
@@ -257,7 +274,7 @@ def _read_record(record: Mapping):
 		return (
 			None,
 			None,
-			[Problem(None, "flow_definition", f"must be a JSON object, not {_type_name(inner)}")],
+			[Problem(None, "flow_definition", _("must be a JSON object, not {0}").format(_type_name(inner)))],
 		)
 	data = dict(inner)
 	# The record's trigger fields and the definition's trigger must agree (trigger_fields.py).
@@ -288,14 +305,16 @@ def _parse_json(text: str, field_name: str):
 	try:
 		return strict_json_loads(text.lstrip("\ufeff")), None
 	except RecursionError:
-		return None, Problem(None, field_name, "JSON nested too deeply")
+		return None, Problem(None, field_name, _("JSON nested too deeply"))
 	except json.JSONDecodeError as exc:
 		msg, pos = _json_error(exc)
 		line = exc.doc.count("\n", 0, pos) + 1
 		column = pos - exc.doc.rfind("\n", 0, pos)
-		return None, Problem(None, field_name, f"invalid JSON: {msg} (line {line}, column {column})")
+		return None, Problem(
+			None, field_name, _("invalid JSON: {0} (line {1}, column {2})").format(msg, line, column)
+		)
 	except ValueError as exc:
-		return None, Problem(None, field_name, f"invalid JSON: {exc}")
+		return None, Problem(None, field_name, _("invalid JSON: {0}").format(exc))
 
 
 def _json_error(exc: json.JSONDecodeError) -> tuple[str, int]:
@@ -344,7 +363,9 @@ def strict_json_loads(text: str):
 
 
 def _too_big(field_name: str = "json") -> Problem:
-	return Problem(None, field_name, f"definition larger than {MAX_DEFINITION_BYTES // (1024 * 1024)} MiB")
+	return Problem(
+		None, field_name, _("definition larger than {0} MiB").format(MAX_DEFINITION_BYTES // (1024 * 1024))
+	)
 
 
 def _default_registry() -> KindRegistry:
@@ -364,21 +385,25 @@ def _check_flow(data: dict, registry: KindRegistry) -> tuple[FlowDefinition | No
 		if key not in _FLOW_KEYS:
 			add(
 				Problem(
-					None, str(key)[:80], f"unknown key (known: {', '.join(sorted(_FLOW_KEYS - {'$schema'}))})"
+					None,
+					str(key)[:80],
+					_("unknown key (known: {0})").format(", ".join(sorted(_FLOW_KEYS - {"$schema"}))),
 				)
 			)
 
 	for key in ("name", "description", "$schema"):
 		if data.get(key) is not None and not isinstance(data[key], str):
-			add(Problem(None, key, f"must be a string, not {_type_name(data[key])}"))
+			add(Problem(None, key, _("must be a string, not {0}").format(_type_name(data[key]))))
 
 	version = data.get("version", SCHEMA_VERSION)
 	if isinstance(version, bool) or not isinstance(version, int):
-		add(Problem(None, "version", "must be a whole number"))
+		add(Problem(None, "version", _("must be a whole number")))
 	elif version != SCHEMA_VERSION:
 		add(
 			Problem(
-				None, "version", f"unsupported version {version} (this flow_engine reads {SCHEMA_VERSION})"
+				None,
+				"version",
+				_("unsupported version {0} (this flow_engine reads {1})").format(version, SCHEMA_VERSION),
 			)
 		)
 
@@ -388,39 +413,39 @@ def _check_flow(data: dict, registry: KindRegistry) -> tuple[FlowDefinition | No
 	if variables is None:
 		variables = {}
 	if not isinstance(variables, Mapping):
-		add(Problem(None, "variables", f"must be an object, not {_type_name(variables)}"))
+		add(Problem(None, "variables", _("must be an object, not {0}").format(_type_name(variables))))
 		variables = {}
 	elif _depth(variables) > MAX_JSON_DEPTH:
-		add(Problem(None, "variables", f"nested deeper than {MAX_JSON_DEPTH} levels"))
+		add(Problem(None, "variables", _("nested deeper than {0} levels").format(MAX_JSON_DEPTH)))
 
 	problems.extend(retry_problems(data.get("retry"), None))
 
 	raw_steps = data.get("steps")
 	if raw_steps is None:
-		add(Problem(None, "steps", "required"))
+		add(Problem(None, "steps", _("required")))
 		raw_steps = []
 	elif not isinstance(raw_steps, list):
-		add(Problem(None, "steps", f"must be a list, not {_type_name(raw_steps)}"))
+		add(Problem(None, "steps", _("must be a list, not {0}").format(_type_name(raw_steps))))
 		raw_steps = []
 	elif len(raw_steps) > MAX_STEPS:
-		add(Problem(None, "steps", f"{len(raw_steps)} steps; at most {MAX_STEPS} are allowed"))
+		add(Problem(None, "steps", _("{0} steps; at most {1} are allowed").format(len(raw_steps), MAX_STEPS)))
 		raw_steps = []
 
 	# First pass: ids, so that references can be checked in any order.
 	ids: dict[str, Mapping] = {}
 	for position, raw in enumerate(raw_steps):
 		if not isinstance(raw, Mapping):
-			add(Problem(f"#{position + 1}", "step", f"must be an object, not {_type_name(raw)}"))
+			add(Problem(f"#{position + 1}", "step", _("must be an object, not {0}").format(_type_name(raw))))
 			continue
 		step_id = raw.get("id")
 		if not isinstance(step_id, str) or not step_id:
-			add(Problem(f"#{position + 1}", "id", "required (a non-empty string)"))
+			add(Problem(f"#{position + 1}", "id", _("required (a non-empty string)")))
 		elif len(step_id) > MAX_STEP_ID_LENGTH:
-			add(Problem(f"#{position + 1}", "id", f"longer than {MAX_STEP_ID_LENGTH} characters"))
+			add(Problem(f"#{position + 1}", "id", _("longer than {0} characters").format(MAX_STEP_ID_LENGTH)))
 		elif not _STEP_ID.fullmatch(step_id):
-			add(Problem(step_id, "id", "may contain only letters, digits and _ . : -"))
+			add(Problem(step_id, "id", _("may contain only letters, digits and _ . : -")))
 		elif step_id in ids:
-			add(Problem(step_id, "id", "duplicate step id"))
+			add(Problem(step_id, "id", _("duplicate step id")))
 		else:
 			ids[step_id] = raw
 
@@ -462,13 +487,15 @@ def _check_catalog(name, ids: Mapping[str, Mapping], registry: KindRegistry, add
 	if name in (None, ""):
 		return
 	if not isinstance(name, str):
-		add(Problem(None, "catalog", f"must be a string, not {_type_name(name)}"))
+		add(Problem(None, "catalog", _("must be a string, not {0}").format(_type_name(name))))
 		return
 	kinds = registry.catalog_kinds(name)
 	if kinds is None:
 		add(
 			Problem(
-				None, "catalog", f"unknown catalog {name[:80]!r} (known: {', '.join(registry.catalogs())})"
+				None,
+				"catalog",
+				_("unknown catalog {0} (known: {1})").format(repr(name[:80]), ", ".join(registry.catalogs())),
 			)
 		)
 		return
@@ -476,7 +503,13 @@ def _check_catalog(name, ids: Mapping[str, Mapping], registry: KindRegistry, add
 		kind = raw.get("kind")
 		if isinstance(kind, str) and kind in registry and kind not in kinds:
 			add(
-				Problem(step_id, "kind", f"{kind!r} is not in catalog {name} (its kinds: {', '.join(kinds)})")
+				Problem(
+					step_id,
+					"kind",
+					_("{0} is not in catalog {1} (its kinds: {2})").format(
+						repr(kind), name, ", ".join(kinds)
+					),
+				)
 			)
 
 
@@ -484,7 +517,7 @@ def _check_flow_trigger(raw, add) -> FlowTrigger:
 	if raw is None:
 		return FlowTrigger()
 	if not isinstance(raw, Mapping):
-		add(Problem(None, "trigger", f"must be an object, not {_type_name(raw)}"))
+		add(Problem(None, "trigger", _("must be an object, not {0}").format(_type_name(raw))))
 		return FlowTrigger()
 	for key in raw:
 		if key not in _FLOW_TRIGGER_KEYS:
@@ -492,7 +525,7 @@ def _check_flow_trigger(raw, add) -> FlowTrigger:
 				Problem(
 					None,
 					f"trigger.{str(key)[:80]}",
-					f"unknown key (known: {', '.join(sorted(_FLOW_TRIGGER_KEYS))})",
+					_("unknown key (known: {0})").format(", ".join(sorted(_FLOW_TRIGGER_KEYS))),
 				)
 			)
 	event_name = raw.get("event")
@@ -500,18 +533,18 @@ def _check_flow_trigger(raw, add) -> FlowTrigger:
 		event_name = "manual"
 	event = get_event(event_name)
 	if not isinstance(event_name, str):
-		add(Problem(None, "trigger.event", f"must be a string, not {_type_name(event_name)}"))
+		add(Problem(None, "trigger.event", _("must be a string, not {0}").format(_type_name(event_name))))
 		event_name = "manual"
 	elif event is None:
-		add(Problem(None, "trigger.event", f"unknown event {str(event_name)[:80]!r}"))
+		add(Problem(None, "trigger.event", _("unknown event {0}").format(repr(str(event_name)[:80]))))
 	doctype, field_name = raw.get("doctype"), raw.get("field")
 	for key, value in (("doctype", doctype), ("field", field_name)):
 		if value is not None and not isinstance(value, str):
-			add(Problem(None, f"trigger.{key}", "must be a string"))
+			add(Problem(None, f"trigger.{key}", _("must be a string")))
 	if event and event.needs_doctype and not doctype:
-		add(Problem(None, "trigger.doctype", f"required for event {event.name}"))
+		add(Problem(None, "trigger.doctype", _("required for event {0}").format(event.name)))
 	if event and event.needs_field and not field_name:
-		add(Problem(None, "trigger.field", f"required for event {event.name}"))
+		add(Problem(None, "trigger.field", _("required for event {0}").format(event.name)))
 	condition = None
 	try:
 		condition = parse_jsonlogic(raw.get("condition"))
@@ -535,23 +568,23 @@ def _check_time_trigger(raw: Mapping, event: str, add) -> dict:
 	"""The keys of date-based and scheduled starts (runtime/starts.py)."""
 	for key, events in _TIME_TRIGGER_KEYS.items():
 		if raw.get(key) not in (None, "") and event not in events:
-			add(Problem(None, f"trigger.{key}", f"only for event {' / '.join(events)}"))
+			add(Problem(None, f"trigger.{key}", _("only for event {0}").format(" / ".join(events))))
 	values: dict = {}
 	if event == DATE_EVENT:
 		offset, unit = raw.get("offset"), raw.get("offset_unit")
 		number = 0.0 if offset in (None, "") else _as_number(offset)
 		if number is None:
-			add(Problem(None, "trigger.offset", "must be a number (negative: before the date)"))
+			add(Problem(None, "trigger.offset", _("must be a number (negative: before the date)")))
 			number = 0.0
 		if unit not in (None, "") and unit not in OFFSET_UNITS:
-			add(Problem(None, "trigger.offset_unit", f"must be one of {', '.join(OFFSET_UNITS)}"))
+			add(Problem(None, "trigger.offset_unit", _("must be one of {0}").format(", ".join(OFFSET_UNITS))))
 			unit = None
 		seconds = offset_seconds(number, unit)
 		if abs(seconds) > MAX_OFFSET_SECONDS:
-			add(Problem(None, "trigger.offset", "more than ten years"))
+			add(Problem(None, "trigger.offset", _("more than ten years")))
 		start_past = raw.get("start_past")
 		if start_past not in (None, True, False, 0, 1):
-			add(Problem(None, "trigger.start_past", "must be true or false"))
+			add(Problem(None, "trigger.start_past", _("must be true or false")))
 		values.update(offset_seconds=seconds, start_past=bool(start_past in (True, 1)))
 	elif event == SCHEDULE_EVENT:
 		problem = cron_problem(raw.get("schedule"))
@@ -562,13 +595,15 @@ def _check_time_trigger(raw: Mapping, event: str, add) -> dict:
 			if not raw.get("doctype"):
 				add(
 					Problem(
-						None, "trigger.filters", "only with trigger.doctype (one run per matching document)"
+						None,
+						"trigger.filters",
+						_("only with trigger.doctype (one run per matching document)"),
 					)
 				)
 			for message in filter_problems(filters):
 				add(Problem(None, "trigger.filters", message))
 		if raw.get("field") not in (None, ""):
-			add(Problem(None, "trigger.field", f"not used by event {SCHEDULE_EVENT}"))
+			add(Problem(None, "trigger.field", _("not used by event {0}").format(SCHEDULE_EVENT)))
 		values.update(schedule=raw.get("schedule") if isinstance(raw.get("schedule"), str) else None)
 		values.update(filters=filters if filters not in ("", [], {}) else None)
 	return values
@@ -580,7 +615,7 @@ def filter_problems(filters) -> list[str]:
 		try:
 			filters = strict_json_loads(filters)
 		except ValueError as exc:
-			return [f"not valid JSON: {exc}"]
+			return [_("not valid JSON: {0}").format(exc)]
 	if isinstance(filters, Mapping):
 		rows = [
 			[key, *(value if isinstance(value, list) and len(value) == 2 else ["=", value])]
@@ -589,18 +624,22 @@ def filter_problems(filters) -> list[str]:
 	elif isinstance(filters, list):
 		rows = filters
 	else:
-		return ["must be a list of [field, operator, value] or an object"]
+		return [_("must be a list of [field, operator, value] or an object")]
 	problems = []
 	for index, row in enumerate(rows):
 		if not isinstance(row, list) or len(row) not in (3, 4):
-			problems.append(f"row {index + 1}: must be [field, operator, value]")
+			problems.append(_("row {0}: must be [field, operator, value]").format(index + 1))
 			continue
 		field_name, operator = row[-3], row[-2]
 		if not isinstance(field_name, str) or not _PATH.fullmatch(field_name):
-			problems.append(f"row {index + 1}: {str(field_name)[:80]!r} is not a field name")
+			problems.append(
+				_("row {0}: {1} is not a field name").format(index + 1, repr(str(field_name)[:80]))
+			)
 		if not isinstance(operator, str) or operator.lower() not in FILTER_OPERATORS:
 			problems.append(
-				f"row {index + 1}: unknown operator {str(operator)[:40]!r} (known: {', '.join(FILTER_OPERATORS)})"
+				_("row {0}: unknown operator {1} (known: {2})").format(
+					index + 1, repr(str(operator)[:40]), ", ".join(FILTER_OPERATORS)
+				)
 			)
 	return problems
 
@@ -610,48 +649,56 @@ def _check_step(step_id: str, raw: Mapping, ids: Mapping, registry: KindRegistry
 	add = count.add
 	for key in raw:
 		if key not in _STEP_KEYS and not str(key).startswith("_"):
-			add(Problem(step_id, str(key)[:80], "unknown key"))
+			add(Problem(step_id, str(key)[:80], _("unknown key")))
 
 	kind_name = raw.get("kind")
 	spec = registry.get(kind_name)
 	if spec is None:
 		known = ", ".join(registry.names())
 		if kind_name in (None, ""):
-			add(Problem(step_id, "kind", f"required (known: {known})"))
+			add(Problem(step_id, "kind", _("required (known: {0})").format(known)))
 		elif not isinstance(kind_name, str):
-			add(Problem(step_id, "kind", f"must be a string, not {_type_name(kind_name)}"))
+			add(Problem(step_id, "kind", _("must be a string, not {0}").format(_type_name(kind_name))))
 		else:
-			add(Problem(step_id, "kind", f"unknown kind {kind_name[:80]!r} (known: {known})"))
+			add(
+				Problem(
+					step_id, "kind", _("unknown kind {0} (known: {1})").format(repr(kind_name[:80]), known)
+				)
+			)
 
 	if raw.get("description") is not None and not isinstance(raw["description"], str):
-		add(Problem(step_id, "description", f"must be a string, not {_type_name(raw['description'])}"))
+		add(
+			Problem(
+				step_id, "description", _("must be a string, not {0}").format(_type_name(raw["description"]))
+			)
+		)
 
 	label = raw.get("label", step_id)
 	if label is None:
 		label = step_id
 	if not isinstance(label, str):
-		add(Problem(step_id, "label", "must be a string"))
+		add(Problem(step_id, "label", _("must be a string")))
 	elif len(label) > MAX_LABEL_LENGTH:
-		add(Problem(step_id, "label", f"longer than {MAX_LABEL_LENGTH} characters"))
+		add(Problem(step_id, "label", _("longer than {0} characters").format(MAX_LABEL_LENGTH)))
 
 	parent_id = raw.get("parent_id")
 	parent = None
 	if parent_id is not None:
 		if not isinstance(parent_id, str):
-			add(Problem(step_id, "parent_id", "must be a step id or null"))
+			add(Problem(step_id, "parent_id", _("must be a step id or null")))
 		elif parent_id == step_id:
-			add(Problem(step_id, "parent_id", "a step cannot be its own parent"))
+			add(Problem(step_id, "parent_id", _("a step cannot be its own parent")))
 		elif parent_id not in ids:
-			add(Problem(step_id, "parent_id", f"no step with id {parent_id[:80]!r}"))
+			add(Problem(step_id, "parent_id", _("no step with id {0}").format(repr(parent_id[:80]))))
 		else:
 			parent = ids[parent_id]
 
 	branch = raw.get("branch")
 	if branch is not None:
 		if not isinstance(branch, str):
-			add(Problem(step_id, "branch", "must be a string or null"))
+			add(Problem(step_id, "branch", _("must be a string or null")))
 		elif parent_id is None:
-			add(Problem(step_id, "branch", "a branch needs a parent_id"))
+			add(Problem(step_id, "branch", _("a branch needs a parent_id")))
 		elif parent is not None:
 			parent_spec = registry.get(parent.get("kind"))
 			if parent_spec is not None:
@@ -660,14 +707,20 @@ def _check_step(step_id: str, raw: Mapping, ids: Mapping, registry: KindRegistry
 				)
 				if not parent_spec.has_branches:
 					add(
-						Problem(step_id, "branch", f"parent {parent_id} ({parent_spec.name}) has no branches")
+						Problem(
+							step_id,
+							"branch",
+							_("parent {0} ({1}) has no branches").format(parent_id, parent_spec.name),
+						)
 					)
 				elif branch not in labels:
 					add(
 						Problem(
 							step_id,
 							"branch",
-							f"{branch[:80]!r} is not a branch of {parent_id} (branches: {', '.join(labels)})",
+							_("{0} is not a branch of {1} (branches: {2})").format(
+								repr(branch[:80]), parent_id, ", ".join(labels)
+							),
 						)
 					)
 
@@ -675,21 +728,21 @@ def _check_step(step_id: str, raw: Mapping, ids: Mapping, registry: KindRegistry
 	if depends_on is None:
 		depends_on = []
 	if not isinstance(depends_on, list):
-		add(Problem(step_id, "depends_on", "must be a list of step ids"))
+		add(Problem(step_id, "depends_on", _("must be a list of step ids")))
 		depends_on = []
 	elif len(depends_on) > MAX_DEPENDS_ON:
-		add(Problem(step_id, "depends_on", f"more than {MAX_DEPENDS_ON} dependencies"))
+		add(Problem(step_id, "depends_on", _("more than {0} dependencies").format(MAX_DEPENDS_ON)))
 		depends_on = []
 	seen: set[str] = set()
 	for dep in depends_on:
 		if not isinstance(dep, str):
-			add(Problem(step_id, "depends_on", f"{_type_name(dep)} is not a step id"))
+			add(Problem(step_id, "depends_on", _("{0} is not a step id").format(_type_name(dep))))
 		elif dep == step_id:
-			add(Problem(step_id, "depends_on", "a step cannot depend on itself"))
+			add(Problem(step_id, "depends_on", _("a step cannot depend on itself")))
 		elif dep not in ids:
-			add(Problem(step_id, "depends_on", f"no step with id {dep[:80]!r}"))
+			add(Problem(step_id, "depends_on", _("no step with id {0}").format(repr(dep[:80]))))
 		elif dep in seen:
-			add(Problem(step_id, "depends_on", f"{dep!r} listed twice"))
+			add(Problem(step_id, "depends_on", _("{0} listed twice").format(repr(dep))))
 		else:
 			seen.add(dep)
 
@@ -697,7 +750,7 @@ def _check_step(step_id: str, raw: Mapping, ids: Mapping, registry: KindRegistry
 	if join is None:
 		join = "all"
 	if not isinstance(join, str) or join not in JOIN_MODES:
-		add(Problem(step_id, "join", f"must be one of {', '.join(JOIN_MODES)}"))
+		add(Problem(step_id, "join", _("must be one of {0}").format(", ".join(JOIN_MODES))))
 
 	has_predecessor = bool(parent_id or depends_on)
 	trigger = _check_step_trigger(step_id, raw.get("trigger"), has_predecessor, add)
@@ -706,7 +759,7 @@ def _check_step(step_id: str, raw: Mapping, ids: Mapping, registry: KindRegistry
 	if payload is None:
 		payload = {}
 	if not isinstance(payload, Mapping):
-		add(Problem(step_id, "payload", f"must be an object, not {_type_name(payload)}"))
+		add(Problem(step_id, "payload", _("must be an object, not {0}").format(_type_name(payload))))
 		payload = {}
 	elif spec is not None:
 		_check_payload(step_id, spec, payload, add)
@@ -744,23 +797,25 @@ def _check_step_trigger(step_id: str, raw, has_predecessor: bool, add) -> StepTr
 	if raw is None:
 		return StepTrigger(default)
 	if not isinstance(raw, Mapping):
-		add(Problem(step_id, "trigger", f"must be an object, not {_type_name(raw)}"))
+		add(Problem(step_id, "trigger", _("must be an object, not {0}").format(_type_name(raw))))
 		return StepTrigger(default)
 	for key in raw:
 		if key not in _STEP_TRIGGER_KEYS:
-			add(Problem(step_id, f"trigger.{str(key)[:80]}", "unknown key"))
+			add(Problem(step_id, f"trigger.{str(key)[:80]}", _("unknown key")))
 	kind = raw.get("type")
 	if kind in (None, ""):
 		kind = default
 	if not isinstance(kind, str):
-		add(Problem(step_id, "trigger.type", f"must be a string, not {_type_name(kind)}"))
+		add(Problem(step_id, "trigger.type", _("must be a string, not {0}").format(_type_name(kind))))
 		return StepTrigger(default)
 	if kind not in STEP_TRIGGER_TYPES:
 		add(
 			Problem(
 				step_id,
 				"trigger.type",
-				f"unknown trigger type {kind[:80]!r} (known: {', '.join(STEP_TRIGGER_TYPES)})",
+				_("unknown trigger type {0} (known: {1})").format(
+					repr(kind[:80]), ", ".join(STEP_TRIGGER_TYPES)
+				),
 			)
 		)
 		return StepTrigger(default)
@@ -773,13 +828,13 @@ def _check_step_trigger(step_id: str, raw, has_predecessor: bool, add) -> StepTr
 			continue
 		number = _as_number(value)
 		if number is None:
-			add(Problem(step_id, f"trigger.{key}", "must be a number"))
+			add(Problem(step_id, f"trigger.{key}", _("must be a number")))
 			number, delay_problem = 0.0, True
 		elif number < 0:
-			add(Problem(step_id, f"trigger.{key}", "must not be negative"))
+			add(Problem(step_id, f"trigger.{key}", _("must not be negative")))
 			delay_problem = True
 		elif number > 3650 * (24 if key == "delay_hours" else 1):
-			add(Problem(step_id, f"trigger.{key}", "more than ten years"))
+			add(Problem(step_id, f"trigger.{key}", _("more than ten years")))
 			delay_problem = True
 		delays[key] = max(number, 0.0)
 	at = raw.get("at")
@@ -789,12 +844,14 @@ def _check_step_trigger(step_id: str, raw, has_predecessor: bool, add) -> StepTr
 		and delays["delay_hours"] == 0
 		and delays["delay_days"] == 0
 	):
-		add(Problem(step_id, "trigger.delay_hours", "after_delay needs delay_hours or delay_days above 0"))
+		add(Problem(step_id, "trigger.delay_hours", _("after_delay needs delay_hours or delay_days above 0")))
 	if kind == "on_date":
 		if not isinstance(at, str) or not at.strip():
 			add(
 				Problem(
-					step_id, "trigger.at", "on_date needs a date or datetime (ISO 8601) or a {{ }} template"
+					step_id,
+					"trigger.at",
+					_("on_date needs a date or datetime (ISO 8601) or a {{ }} template"),
 				)
 			)
 		elif is_template(at):
@@ -802,7 +859,11 @@ def _check_step_trigger(step_id: str, raw, has_predecessor: bool, add) -> StepTr
 			if error:
 				add(Problem(step_id, "trigger.at", error))
 		elif parse_datetime(at) is None:
-			add(Problem(step_id, "trigger.at", f"{at[:80]!r} is not an ISO 8601 date or datetime"))
+			add(
+				Problem(
+					step_id, "trigger.at", _("{0} is not an ISO 8601 date or datetime").format(repr(at[:80]))
+				)
+			)
 	return StepTrigger(kind, delays["delay_hours"], delays["delay_days"], at if isinstance(at, str) else None)
 
 
@@ -814,7 +875,7 @@ def _check_payload(step_id: str, spec: KindSpec, payload: Mapping, add) -> None:
 				Problem(
 					step_id,
 					f"payload.{str(key)[:80]}",
-					f"unknown field for kind {spec.name} (known: {known})",
+					_("unknown field for kind {0} (known: {1})").format(spec.name, known),
 				)
 			)
 	for field_spec in spec.fields:
@@ -836,10 +897,10 @@ def _check_field(step_id, where, spec: FieldSpec, value, add, siblings: Mapping)
 	if _is_blank(value):
 		needs_value = spec.required and not (spec.name == "value" and siblings.get("op") in UNARY_OPERATORS)
 		if needs_value:
-			add(Problem(step_id, where, "required"))
+			add(Problem(step_id, where, _("required")))
 		return
 	if _depth(value) > MAX_JSON_DEPTH:
-		add(Problem(step_id, where, f"nested deeper than {MAX_JSON_DEPTH} levels"))
+		add(Problem(step_id, where, _("nested deeper than {0} levels").format(MAX_JSON_DEPTH)))
 		return
 	kind = spec.type
 	if isinstance(value, str) and kind not in ("path", "jsonlogic", "json") and is_template(value):
@@ -849,27 +910,33 @@ def _check_field(step_id, where, spec: FieldSpec, value, add, siblings: Mapping)
 		return
 	if kind in ("data", "text"):
 		if isinstance(value, bool) or not isinstance(value, str | int | float):
-			add(Problem(step_id, where, f"must be text, not {_type_name(value)}"))
+			add(Problem(step_id, where, _("must be text, not {0}").format(_type_name(value))))
 	elif kind in ("int", "float"):
 		number = _as_number(value)
 		if number is None:
-			add(Problem(step_id, where, "must be a number"))
+			add(Problem(step_id, where, _("must be a number")))
 		elif kind == "int" and number != int(number):
-			add(Problem(step_id, where, "must be a whole number"))
+			add(Problem(step_id, where, _("must be a whole number")))
 	elif kind == "select":
 		if value not in spec.options:
-			add(Problem(step_id, where, f"{str(value)[:80]!r} is not one of {', '.join(spec.options)}"))
+			add(
+				Problem(
+					step_id,
+					where,
+					_("{0} is not one of {1}").format(repr(str(value)[:80]), ", ".join(spec.options)),
+				)
+			)
 	elif kind == "check":
 		if value not in (True, False, 0, 1):
-			add(Problem(step_id, where, "must be true or false"))
+			add(Problem(step_id, where, _("must be true or false")))
 	elif kind == "datetime":
 		if not isinstance(value, str) or parse_datetime(value) is None:
-			add(Problem(step_id, where, "must be an ISO 8601 date or datetime"))
+			add(Problem(step_id, where, _("must be an ISO 8601 date or datetime")))
 	elif kind == "json":
 		_check_json_field(step_id, where, value, add, spec.options)
 	elif kind == "path":
 		if not isinstance(value, str) or not _PATH.fullmatch(value):
-			add(Problem(step_id, where, "must be a dotted path such as doc.status"))
+			add(Problem(step_id, where, _("must be a dotted path such as doc.status")))
 	elif kind == "jsonlogic":
 		try:
 			rule = parse_jsonlogic(value)
@@ -880,15 +947,15 @@ def _check_field(step_id, where, spec: FieldSpec, value, add, siblings: Mapping)
 				add(problem)
 	elif kind == "table":
 		if not isinstance(value, list):
-			add(Problem(step_id, where, "must be a list of rows"))
+			add(Problem(step_id, where, _("must be a list of rows")))
 			return
 		for index, row in enumerate(value):
 			if not isinstance(row, Mapping):
-				add(Problem(step_id, f"{where}.{index}", "must be an object"))
+				add(Problem(step_id, f"{where}.{index}", _("must be an object")))
 				continue
 			for key in row:
 				if not any(column.name == key for column in spec.fields):
-					add(Problem(step_id, f"{where}.{index}.{str(key)[:80]}", "unknown column"))
+					add(Problem(step_id, f"{where}.{index}.{str(key)[:80]}", _("unknown column")))
 			for column in spec.fields:
 				_check_field(
 					step_id, f"{where}.{index}.{column.name}", column, row.get(column.name), add, row
@@ -900,25 +967,27 @@ def _check_json_field(step_id, where, value, add, shapes=()) -> None:
 		try:
 			value = json.loads(value)
 		except RecursionError:
-			add(Problem(step_id, where, "JSON nested too deeply"))
+			add(Problem(step_id, where, _("JSON nested too deeply")))
 			return
 		except ValueError as exc:
 			add(
 				Problem(
 					step_id,
 					where,
-					f"invalid JSON: {getattr(exc, 'msg', exc)} (put {{{{ }}}} templates inside JSON strings)",
+					_("invalid JSON: {0} (put {{{{ }}}} templates inside JSON strings)").format(
+						getattr(exc, "msg", exc)
+					),
 				)
 			)
 			return
 	if not isinstance(value, dict | list):
-		add(Problem(step_id, where, "must be a JSON object or list"))
+		add(Problem(step_id, where, _("must be a JSON object or list")))
 		return
 	if shapes == ("object",) and not isinstance(value, dict):
-		add(Problem(step_id, where, "must be a JSON object"))
+		add(Problem(step_id, where, _("must be a JSON object")))
 		return
 	if _depth(value) > MAX_JSON_DEPTH:
-		add(Problem(step_id, where, f"nested deeper than {MAX_JSON_DEPTH} levels"))
+		add(Problem(step_id, where, _("nested deeper than {0} levels").format(MAX_JSON_DEPTH)))
 		return
 	for text in _strings(value):
 		error = _template_error(text)
@@ -968,7 +1037,7 @@ def _topological_order(ids: Mapping[str, Mapping], add) -> tuple[str, ...] | Non
 		in_cycle = set(cycle)
 		for step_id in sorted(in_cycle):
 			field_name = "depends_on" if in_cycle & links[step_id][0] else "parent_id"
-			add(Problem(step_id, field_name, f"cycle: {path}"))
+			add(Problem(step_id, field_name, _("cycle: {0}").format(path)))
 	return None
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
 from .errors import Problem
+from .i18n import _
 from .limits import MAX_ATTEMPTS
 
 
@@ -62,21 +63,27 @@ def retry_problems(raw, step_id: str | None, field: str = "retry") -> list[Probl
 	if raw is None:
 		return []
 	if not isinstance(raw, Mapping):
-		return [Problem(step_id, field, "must be an object")]
+		return [Problem(step_id, field, _("must be an object"))]
 	problems = []
 	for key, value in raw.items():
 		if key not in _BOUNDS:
 			problems.append(
-				Problem(step_id, f"{field}.{str(key)[:80]}", f"unknown setting (known: {', '.join(_BOUNDS)})")
+				Problem(
+					step_id,
+					f"{field}.{str(key)[:80]}",
+					_("unknown setting (known: {0})").format(", ".join(_BOUNDS)),
+				)
 			)
 			continue
 		low, high = _BOUNDS[key]
 		if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
-			problems.append(Problem(step_id, f"{field}.{key}", "must be a number"))
+			problems.append(Problem(step_id, f"{field}.{key}", _("must be a number")))
 		elif key == "max_attempts" and int(value) != value:
-			problems.append(Problem(step_id, f"{field}.{key}", "must be a whole number"))
+			problems.append(Problem(step_id, f"{field}.{key}", _("must be a whole number")))
 		elif not low <= value <= high:
-			problems.append(Problem(step_id, f"{field}.{key}", f"must be between {low} and {high}"))
+			problems.append(
+				Problem(step_id, f"{field}.{key}", _("must be between {0} and {1}").format(low, high))
+			)
 	return problems
 
 

@@ -22,6 +22,8 @@ from datetime import date, datetime, timedelta
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
+from .i18n import _
+
 OFFSET_UNITS = {"minutes": 60, "hours": 3600, "days": 86400}
 MAX_OFFSET_SECONDS = 3650 * 86400
 DATE_EVENT, SCHEDULE_EVENT = "on_date_field", "on_schedule"
@@ -84,19 +86,21 @@ def date_window(after: datetime, until: datetime, offset: float) -> DateWindow:
 def cron_problem(expression) -> str | None:
 	"""Why a cron expression cannot be used (None if it can): not valid, or never fires."""
 	if not isinstance(expression, str) or not expression.strip():
-		return "required: a cron expression such as 0 8 * * 1 (Mondays at 08:00)"
+		return _("required: a cron expression such as 0 8 * * 1 (Mondays at 08:00)")
 	text = expression.strip()
 	if not text.startswith("@") and len(text.split()) != 5:
-		return f"{text[:80]!r} is not a cron expression of five fields (minute hour day month weekday)"
+		return _("{0} is not a cron expression of five fields (minute hour day month weekday)").format(
+			repr(text[:80])
+		)
 	base = datetime(2026, 1, 1)
 	try:
 		if not croniter.is_valid(text):
-			return f"{text[:80]!r} is not a valid cron expression"
+			return _("{0} is not a valid cron expression").format(repr(text[:80]))
 		first = croniter(text, base).get_next(datetime)
 	except (CroniterBadCronError, CroniterBadDateError, ValueError, KeyError):
-		return f"{text[:80]!r} never fires"
+		return _("{0} never fires").format(repr(text[:80]))
 	if first - base > timedelta(days=3650):  # croniter looks years ahead for dates such as 30 February
-		return f"{text[:80]!r} never fires"
+		return _("{0} never fires").format(repr(text[:80]))
 	return None
 
 

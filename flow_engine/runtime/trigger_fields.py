@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .errors import Problem
+from .i18n import _
 
 # (key in the definition's trigger, field of the template, label of the field)
 TRIGGER_FIELDS = (
@@ -154,8 +155,9 @@ def _disagreement(key: str, label: str, in_field, in_definition) -> Problem:
 	return Problem(
 		None,
 		f"trigger.{key}",
-		f"the definition says {_shown(in_definition)} but {label} says {_shown(in_field)}: "
-		"give the same value in both, or in one place only",
+		_(
+			"the definition says {0} but {1} says {2}: give the same value in both, or in one place only"
+		).format(_shown(in_definition), label, _shown(in_field)),
 	)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import StepError
+from ..i18n import _
 from .registry import FieldSpec, KindSpec, StepCall, StepOutcome
 
 SET_OPERATIONS = ("set", "increment", "decrement")
@@ -32,7 +33,7 @@ def _target(call: StepCall) -> tuple[str, str]:
 def _both_or_neither(payload: Mapping) -> list[tuple[str, str]]:
 	doctype, docname = str(payload.get("doctype") or "").strip(), str(payload.get("docname") or "").strip()
 	if bool(doctype) != bool(docname):
-		return [("docname" if doctype else "doctype", "give the document's DocType and name together")]
+		return [("docname" if doctype else "doctype", _("give the document's DocType and name together"))]
 	return []
 
 
@@ -78,7 +79,7 @@ def run_assign(call: StepCall) -> StepOutcome:
 def check_assign(payload: Mapping) -> list[tuple[str, str]]:
 	problems = _both_or_neither(payload)
 	if not str(payload.get("users") or "").strip() and not str(payload.get("role") or "").strip():
-		problems.append(("users", "give users, or a role to choose one of its users"))
+		problems.append(("users", _("give users, or a role to choose one of its users")))
 	return problems
 
 
@@ -106,7 +107,7 @@ def run_set_value(call: StepCall) -> StepOutcome:
 def check_set_value(payload: Mapping) -> list[tuple[str, str]]:
 	problems = _both_or_neither(payload)
 	if payload.get("op") in ("increment", "decrement") and payload.get("value") in (None, ""):
-		problems.append(("value", f"required to {payload['op']} (a number, e.g. 1)"))
+		problems.append(("value", _("required to {0} (a number, e.g. 1)").format(payload["op"])))
 	return problems
 
 

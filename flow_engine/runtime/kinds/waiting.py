@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from ..conditions import bind_data
 from ..errors import StepError
+from ..i18n import _
 from ..rendering import is_template
 from .registry import FieldSpec, KindSpec, StepCall, StepOutcome
 
@@ -100,12 +101,12 @@ def check_wait_for_event(payload: Mapping) -> list[tuple[str, str]]:
 	doctype = payload.get("doctype")
 	if isinstance(doctype, str) and is_template(doctype):
 		problems.append(
-			("doctype", "must be a DocType name, not a template: it decides which saves are watched")
+			("doctype", _("must be a DocType name, not a template: it decides which saves are watched"))
 		)
 	if payload.get("event") == "value_change" and not str(payload.get("field") or "").strip():
-		problems.append(("field", "required for event value_change"))
+		problems.append(("field", _("required for event value_change")))
 	if payload.get("event") not in (None, "", "value_change") and payload.get("value") not in (None, ""):
-		problems.append(("value", "only for event value_change (the value the field becomes)"))
+		problems.append(("value", _("only for event value_change (the value the field becomes)")))
 	numbers, templated = [], False
 	for key in ("timeout_hours", "timeout_days"):
 		value = payload.get(key)
@@ -114,17 +115,17 @@ def check_wait_for_event(payload: Mapping) -> list[tuple[str, str]]:
 		elif isinstance(value, int | float) and not isinstance(value, bool):
 			numbers.append(value)
 			if value < 0:
-				problems.append((key, "must not be negative"))
+				problems.append((key, _("must not be negative")))
 		elif isinstance(value, str) and value.strip():
 			try:
 				numbers.append(float(value))
 			except ValueError:
 				pass  # the field's own check says it is not a number
 	if not templated and sum(n for n in numbers if n > 0) <= 0:
-		problems.append(("timeout_hours", "a wait needs a timeout: timeout_hours or timeout_days above 0"))
+		problems.append(("timeout_hours", _("a wait needs a timeout: timeout_hours or timeout_days above 0")))
 	hours = _number(payload.get("timeout_hours")) / 24 + _number(payload.get("timeout_days"))
 	if hours > MAX_TIMEOUT_DAYS:
-		problems.append(("timeout_days", "more than ten years"))
+		problems.append(("timeout_days", _("more than ten years")))
 	return problems
 
 
@@ -210,7 +211,7 @@ def _ended(child: dict) -> StepOutcome:
 def check_sub_flow(payload: Mapping) -> list[tuple[str, str]]:
 	doctype, docname = payload.get("doctype"), payload.get("docname")
 	if bool(str(doctype or "").strip()) != bool(str(docname or "").strip()):
-		return [("docname" if doctype else "doctype", "give the document's DocType and name together")]
+		return [("docname" if doctype else "doctype", _("give the document's DocType and name together"))]
 	return []
 
 
