@@ -269,3 +269,19 @@ class TestRunAs(FlowTestCase):
 			run.error,
 			f"step task: {self.manager} may not create Task (the flow acts as this user: Run As of its template)",
 		)
+
+
+class TestMessagesInFrench(FlowTestCase):
+	def tearDown(self):
+		frappe.local.lang = "en"
+		frappe.db.rollback()
+
+	def test_validation_problems_are_in_the_readers_language_and_name_step_and_field(self):
+		frappe.local.lang = "fr"
+		with self.assertRaises(frappe.ValidationError) as caught:
+			make_template(
+				"fr",
+				[{"id": "w", "kind": "wait_for_event", "payload": {"doctype": "Issue", "event": "update"}}],
+			)
+		text = str(caught.exception).replace("&apos;", "'").replace("&#x27;", "'")
+		self.assertIn("étape w: payload.timeout_hours: une attente demande un délai d'expiration", text)
