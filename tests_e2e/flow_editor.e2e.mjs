@@ -14,116 +14,30 @@
 // their runs) at the end unless --keep is given.
 
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
 
-const BASE = process.env.E2E_URL || "http://flow.localhost:8000";
+import { BASE, KEEP, SHOTS, STAMP, checks, desk, launch } from "./desk.mjs";
+
 const USER = process.env.E2E_USER || "Administrator";
 const PASSWORD = process.env.E2E_PASSWORD || "admin";
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const SHOTS = process.env.E2E_SHOTS || "/tmp/shots";
-const KEEP = process.argv.includes("--keep");
-const STAMP = Date.now().toString(36);
 
-mkdirSync(SHOTS, { recursive: true });
-
-const browser = await chromium.launch({
-	executablePath: CHROMIUM,
-	args: [
-		"--no-sandbox",
-		"--disable-gpu",
-		"--disable-quic",
-		"--no-first-run",
-		"--disable-background-networking",
-		"--disable-component-update",
-		"--disable-sync",
-	],
-});
+const browser = await launch();
 const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
-const page_errors = [];
-const other_errors = [];
-page.on("pageerror", (error) => {
-	const text = `${current}: ${error.message}\n${(error.stack || "")
-		.split("\n")
-		.slice(0, 4)
-		.join("\n")}`;
-	// ours: the bundle, or a doctype script (Frappe names those <doctype>__js)
-	if (/flow_engine|__js|flow_editor/.test(error.stack || "")) page_errors.push(text);
-	else other_errors.push(text);
-});
-
-let passed = 0;
-let current = "";
+const run = checks(page);
+const { step, shot } = run;
+const {
+	call,
+	definition,
+	modal,
+	field,
+	run_timeline,
+	card,
+	dialog_with,
+	close_modal,
+	apply_step_dialog,
+	wait_validated,
+} = desk(page);
 // the desk's prefix, read after login: /app on Frappe v15, /desk on v16
 let DESK = "/app";
-
-async function shot(name) {
-	await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-async function step(name, fn) {
-	current = name;
-	const started = Date.now();
-	try {
-		await fn();
-	} catch (error) {
-		await shot(`FAILED-${name.replace(/\W+/g, "_")}`).catch(() => {});
-		throw error;
-	}
-	passed++;
-	console.log(`ok ${passed} - ${name} (${Date.now() - started} ms)`);
-}
-
-const call = (method, args = {}) => page.evaluate(([m, a]) => frappe.xcall(m, a), [method, args]);
-const definition = () => page.evaluate(() => JSON.parse(cur_frm.doc.flow_definition || "{}"));
-const modal = () => page.locator(".modal.show").last();
-const run_timeline = () =>
-	page.locator('#page-Flow\\ Run .frappe-control[data-fieldname="timeline"] .fe-timeline');
-const field = (name) => modal().locator(`[data-fieldname="${name}"]`).first();
-
-async function wait_modal_closed(count_before) {
-	await page.waitForFunction(
-		(n) => document.querySelectorAll(".modal.show").length < n,
-		count_before
-	);
-}
-
-/** Wait until the dialog with this field is shown (Frappe sets cur_dialog once it is). */
-async function dialog_with(fieldname) {
-	await page.waitForFunction(
-		(name) => window.cur_dialog && cur_dialog.display && cur_dialog.fields_dict[name],
-		fieldname
-	);
-}
-
-async function close_modal() {
-	const before = await open_modals();
-	await modal().locator(".btn-modal-close").click();
-	await wait_modal_closed(before);
-}
-
-async function open_modals() {
-	return page.evaluate(() => document.querySelectorAll(".modal.show").length);
-}
-
-async function apply_step_dialog() {
-	const before = await open_modals();
-	await modal().locator(".btn-modal-primary").click();
-	await wait_modal_closed(before);
-}
-
-async function wait_validated() {
-	await page.waitForFunction(() => {
-		const editor = cur_frm && cur_frm.flow_editor;
-		return editor && editor.validated && !editor.validating;
-	});
-	await page.waitForTimeout(700);
-}
-
-function card(id) {
-	return page.locator(`.flow-editor .fe-card[data-id="${id}"]`);
-}
 
 async function root_order() {
 	return page.evaluate(() =>
@@ -583,13 +497,13 @@ try {
 		await shot("13-workspace");
 	});
 
-	assert.deepEqual(page_errors, [], "no JavaScript error from flow_engine's code");
-	if (other_errors.length)
-		console.log("errors from Frappe's own code (not failing the test):", other_errors);
-	console.log(`\n${passed} checks passed; screenshots in ${SHOTS}`);
+	assert.deepEqual(run.page_errors, [], "no JavaScript error from flow_engine's code");
+	if (run.other_errors.length)
+		console.log("errors from Frappe's own code (not failing the test):", run.other_errors);
+	console.log(`\n${run.passed} checks passed; screenshots in ${SHOTS}`);
 } catch (error) {
-	console.error(`\nnot ok - ${current}\n`, error);
-	if (page_errors.length) console.error("page errors:", page_errors);
+	console.error(`\nnot ok - ${run.current}\n`, error);
+	if (run.page_errors.length) console.error("page errors:", run.page_errors);
 	process.exitCode = 1;
 } finally {
 	if (!KEEP) {
