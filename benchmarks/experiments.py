@@ -205,6 +205,6 @@ def _apply_lazy_dispatch() -> None:
 				continue
 			if full is None:
 				full = doc_data(doc)
-			dispatch._queue_start(entry["template"], entry["event"], doc.doctype, doc.name, full)
+			dispatch.queue_start(entry["template"], entry["event"], doc.doctype, doc.name, full)
 
 	dispatch._dispatch = _dispatch

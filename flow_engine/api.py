@@ -217,6 +217,8 @@ def kinds_catalog() -> dict:
 
 	doctypes = {entry["event"]: entry["doctype"] for entry in event_map(get_settings().dispatch_doctype)}
 	events = [{**event, "doctype": doctypes.get(event["name"])} for event in events_catalog()]
+	from flow_engine.kind_catalogs import load_catalog_hooks
+
 	load_catalog_hooks()
 	return {
 		"kinds": registry.catalog(),
@@ -224,24 +226,6 @@ def kinds_catalog() -> dict:
 		"events": events,
 		"trigger_types": list(STEP_TRIGGER_TYPES),
 	}
-
-
-def load_catalog_hooks() -> None:
-	"""Catalogs other apps declare with the `flow_engine_kind_catalogs` hook:
-	[{"name": "billing", "label": "Billing", "kinds": ["notify", "my_invoice_kind"]}]."""
-	from flow_engine.runtime import CatalogSpec
-
-	for entry in frappe.get_hooks("flow_engine_kind_catalogs") or []:
-		if isinstance(entry, dict) and entry.get("name") and isinstance(entry.get("kinds"), list):
-			registry.register_catalog(
-				CatalogSpec(
-					entry["name"],
-					entry.get("label") or entry["name"],
-					tuple(entry["kinds"]),
-					entry.get("description") or "",
-				),
-				replace=True,
-			)
 
 
 # --- runs -------------------------------------------------------------------------------------

@@ -96,10 +96,10 @@ def emit(event: str, doc=None, variables: dict | None = None) -> list[str]:
 	data = {"doc": snapshot, "variables": variables or {}}
 	queued = []
 	for template in templates:
-		condition = _parse_condition(template.trigger_condition)
+		condition = parse_condition(template.trigger_condition)
 		if condition is not None and not evaluate_jsonlogic(condition, data)[0]:
 			continue
-		_queue_start(
+		queue_start(
 			template.name,
 			event,
 			doc.doctype if doc is not None else None,
@@ -138,12 +138,13 @@ def build_index_entries(doctype: str) -> list[dict]:
 			"trigger_field",
 			"applies_to",
 			"trigger_condition",
+			"max_starts_per_minute",
 		],
 		order_by="creation asc",
 	)
 	entries = [{"wait": True, "on": kind, "template": None} for kind in sorted(watched_events(doctype))]
 	for template in templates:
-		condition = _parse_condition(template.trigger_condition)
+		condition = parse_condition(template.trigger_condition)
 		if template.trigger_event in GENERIC_EVENTS:
 			if (template.trigger_doctype or template.applies_to) != doctype:
 				continue
@@ -156,6 +157,7 @@ def build_index_entries(doctype: str) -> list[dict]:
 					"value": None,
 					"when": None,
 					"condition": condition,
+					"throttle": template.max_starts_per_minute or 0,
 				}
 			)
 		for mapped in named.get(template.trigger_event, []):
@@ -168,6 +170,7 @@ def build_index_entries(doctype: str) -> list[dict]:
 					"value": mapped.get("value"),
 					"when": mapped.get("when"),
 					"condition": condition,
+					"throttle": template.max_starts_per_minute or 0,
 				}
 			)
 	return entries
@@ -327,14 +330,14 @@ def _resume_waiting(doc, kind: str) -> None:
 				)
 			if not matched:
 				continue
-		_queue_resume(
+		queue_resume(
 			wait.flow_run,
 			wait.step_id,
 			{"doctype": doc.doctype, "name": doc.name, "event": kind, "doc": data},
 		)
 
 
-def _queue_resume(run_name: str, step_id: str, data: dict) -> None:
+def queue_resume(run_name: str, step_id: str, data: dict) -> None:
 	"""An outbox row telling a waiting step what happened; the worker decides (a second piece of
 	news for the same step finds it no longer waiting, and does nothing)."""
 	queued = frappe.local.flags.setdefault("flow_engine_queued", set())
@@ -408,7 +411,7 @@ def _reads_customer(rule) -> bool:
 	return False
 
 
-def _parse_condition(text):
+def parse_condition(text):
 	if not text or not str(text).strip():
 		return None
 	try:
@@ -448,18 +451,28 @@ def _dispatch(doc, kind: str, entries: list[dict]) -> None:
 				)
 			if not matched:
 				continue
-		_queue_start(entry["template"], entry["event"], doc.doctype, doc.name, data["doc"])
+		queue_start(
+			entry["template"],
+			entry["event"],
+			doc.doctype,
+			doc.name,
+			data["doc"],
+			throttle=entry.get("throttle"),
+		)
 
 
-def _queue_start(
+def queue_start(
 	template: str,
 	event: str,
 	doctype: str | None,
 	docname: str | None,
 	snapshot: dict,
 	variables: dict | None = None,
+	throttle: int | None = None,
 ) -> None:
-	"""Write the outbox row in the caller's transaction; start it once that transaction commits."""
+	"""Write the outbox row in the caller's transaction; start it once that transaction commits.
+	`throttle`: the template's Max Starts per Minute when the caller knows it (the dispatch index
+	does: a save then reads nothing more)."""
 	queued = frappe.local.flags.setdefault("flow_engine_queued", set())
 	key = (template, doctype, docname, event)
 	if key in queued and variables is None:
@@ -469,7 +482,7 @@ def _queue_start(
 	from flow_engine.throttle import queue_time
 
 	now = now_datetime()
-	due = queue_time(template, now)  # a throttled template's starts keep their order
+	due = queue_time(template, now, throttle)  # a throttled template's starts keep their order
 	depth = int(frappe.flags.flow_engine_depth or 0) + 1 if frappe.flags.flow_engine_depth is not None else 0
 	name = pending_name()
 	frappe.db.sql(

@@ -338,11 +338,11 @@ def after_report(run: Run, report: AdvanceReport, *, tell_parent: bool = True) -
 	parent = run.context.get("parent") or {}
 	ended = run.status != "running" and (report.changed or run.status == "cancelled")
 	if tell_parent and ended and parent.get("wait"):
-		from flow_engine.dispatch import _queue_resume
+		from flow_engine.dispatch import queue_resume
 		from flow_engine.runtime.kinds.waiting import sub_flow_summary
 
 		template = (run.context.get("template") or {}).get("name")
-		_queue_resume(parent["run"], parent["step"], {"child": sub_flow_summary(run, template)})
+		queue_resume(parent["run"], parent["step"], {"child": sub_flow_summary(run, template)})
 
 
 def simulate_template(

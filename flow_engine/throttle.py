@@ -21,10 +21,10 @@ def limit_of(template: str) -> int:
 	return int(frappe.get_cached_value("Flow Template", template, "max_starts_per_minute") or 0)
 
 
-def queue_time(template: str, now: datetime) -> datetime:
+def queue_time(template: str, now: datetime, limit: int | None = None) -> datetime:
 	"""When a new start of `template` is due: now, or after the template's queued starts if it is
-	throttled (so that it does not overtake them)."""
-	if not limit_of(template):
+	throttled (so that it does not overtake them). `limit`: the template's, if the caller has it."""
+	if not (limit_of(template) if limit is None else limit):
 		return now
 	last = frappe.db.sql(
 		"""select max(trigger_at) from `tabFlow Step Pending`

@@ -264,13 +264,13 @@ def start_key(template: str, doctype: str | None, docname: str | None, occurrenc
 
 def _start(template, doctype: str | None, docname: str | None, occurrence) -> int:
 	"""Record the start (at most once) and queue it if the template's condition holds; 1 if queued."""
-	from flow_engine.dispatch import _parse_condition, _queue_start
+	from flow_engine.dispatch import parse_condition, queue_start
 	from flow_engine.runs import build_context, doc_data
 	from flow_engine.runtime.conditions import evaluate_jsonlogic
 
 	snapshot = {}
 	outcome = "queued"
-	condition = _parse_condition(template.trigger_condition)
+	condition = parse_condition(template.trigger_condition)
 	if doctype and docname:
 		snapshot = doc_data(frappe.get_doc(doctype, docname))
 	if condition is not None:
@@ -301,5 +301,5 @@ def _start(template, doctype: str | None, docname: str | None, occurrence) -> in
 	)
 	if frappe.db.sql("select row_count()")[0][0] != 1 or outcome != "queued":
 		return 0  # started already (another tick), or its condition does not hold
-	_queue_start(template.name, template.trigger_event, doctype, docname, snapshot)
+	queue_start(template.name, template.trigger_event, doctype, docname, snapshot)
 	return 1

@@ -23,8 +23,8 @@ class FlowTemplate(Document):
 		self.version = (self.version or 0) + 1
 
 	def validate_definition(self):
-		from flow_engine.api import load_catalog_hooks
 		from flow_engine.events_map import event_map
+		from flow_engine.kind_catalogs import load_catalog_hooks
 		from flow_engine.runs import problems_message, template_definition
 
 		event_map()  # events and catalogs added by other apps are known to the validator
