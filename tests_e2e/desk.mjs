@@ -98,3 +98,43 @@ export function desk(page) {
 		},
 	};
 }
+
+/** Delete, as the user logged in on `on`, a test's customer (with its runs, their effects and
+ * queue rows), its template, and optionally a user of its own with the Contact Frappe made for
+ * it. True when that user is still there afterwards. */
+export function remove_records(on, customer, template, user = null) {
+	return on.evaluate(
+		async ([customer_name, template_name, user_name]) => {
+			const remove = (doctype, name) =>
+				frappe.xcall("frappe.client.delete", { doctype, name }).catch(() => null);
+			const list = (doctype, filters) =>
+				frappe.xcall("frappe.client.get_list", {
+					doctype,
+					filters,
+					fields: ["name"],
+					limit_page_length: 100,
+				});
+			if (customer_name) {
+				for (const run of await list("Flow Run", {
+					context_doctype: "Customer",
+					context_docname: customer_name,
+				})) {
+					for (const effect of await list("Flow Effect", { flow_run: run.name }))
+						await remove("Flow Effect", effect.name);
+					for (const row of await list("Flow Step Pending", { flow_run: run.name }))
+						await remove("Flow Step Pending", row.name);
+					await remove("Flow Run", run.name);
+				}
+			}
+			if (template_name) await remove("Flow Template", template_name);
+			if (customer_name) await remove("Customer", customer_name);
+			if (!user_name) return false;
+			await remove("User", user_name);
+			// the Contact Frappe made for the user and does not delete with it
+			for (const contact of await list("Contact", { email_id: user_name }))
+				await remove("Contact", contact.name);
+			return !!(await frappe.db.exists("User", user_name));
+		},
+		[customer, template, user]
+	);
+}

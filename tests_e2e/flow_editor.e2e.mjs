@@ -15,7 +15,7 @@
 
 import assert from "node:assert/strict";
 
-import { BASE, KEEP, SHOTS, STAMP, checks, desk, launch } from "./desk.mjs";
+import { BASE, KEEP, SHOTS, STAMP, checks, desk, launch, remove_records } from "./desk.mjs";
 
 const USER = process.env.E2E_USER || "Administrator";
 const PASSWORD = process.env.E2E_PASSWORD || "admin";
@@ -518,32 +518,5 @@ try {
 
 async function cleanup() {
 	if (!page.url().startsWith(BASE)) return;
-	await page.evaluate(
-		async ([customer_name, template_name]) => {
-			const remove = (doctype, name) =>
-				frappe.xcall("frappe.client.delete", { doctype, name }).catch(() => null);
-			const list = (doctype, filters) =>
-				frappe.xcall("frappe.client.get_list", {
-					doctype,
-					filters,
-					fields: ["name"],
-					limit_page_length: 100,
-				});
-			if (customer_name) {
-				for (const run of await list("Flow Run", {
-					context_doctype: "Customer",
-					context_docname: customer_name,
-				})) {
-					for (const effect of await list("Flow Effect", { flow_run: run.name }))
-						await remove("Flow Effect", effect.name);
-					for (const row of await list("Flow Step Pending", { flow_run: run.name }))
-						await remove("Flow Step Pending", row.name);
-					await remove("Flow Run", run.name);
-				}
-			}
-			if (template_name) await remove("Flow Template", template_name);
-			if (customer_name) await remove("Customer", customer_name);
-		},
-		[customer, template]
-	);
+	await remove_records(page, customer, template);
 }

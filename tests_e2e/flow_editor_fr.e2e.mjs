@@ -24,7 +24,7 @@
 
 import assert from "node:assert/strict";
 
-import { BASE, KEEP, SHOTS, STAMP, checks, desk, launch } from "./desk.mjs";
+import { BASE, KEEP, SHOTS, STAMP, checks, desk, launch, remove_records } from "./desk.mjs";
 
 const ADMIN = process.env.E2E_USER || "Administrator";
 const ADMIN_PASSWORD = process.env.E2E_PASSWORD || "admin";
@@ -673,39 +673,6 @@ async function cleanup() {
 	if (page.url().startsWith(BASE)) {
 		await page.goto(`${BASE}/api/method/logout`).catch(() => null);
 	}
-	const left = await admin.evaluate(
-		async ([customer_name, template_name, user]) => {
-			const remove = (doctype, name) =>
-				frappe.xcall("frappe.client.delete", { doctype, name }).catch(() => null);
-			const list = (doctype, filters) =>
-				frappe.xcall("frappe.client.get_list", {
-					doctype,
-					filters,
-					fields: ["name"],
-					limit_page_length: 100,
-				});
-			if (customer_name) {
-				for (const run of await list("Flow Run", {
-					context_doctype: "Customer",
-					context_docname: customer_name,
-				})) {
-					for (const effect of await list("Flow Effect", { flow_run: run.name }))
-						await remove("Flow Effect", effect.name);
-					for (const row of await list("Flow Step Pending", { flow_run: run.name }))
-						await remove("Flow Step Pending", row.name);
-					await remove("Flow Run", run.name);
-				}
-			}
-			if (template_name) await remove("Flow Template", template_name);
-			if (customer_name) await remove("Customer", customer_name);
-			if (!user) return false;
-			await remove("User", user);
-			// the Contact Frappe made for the user and does not delete with it
-			for (const contact of await list("Contact", { email_id: user }))
-				await remove("Contact", contact.name);
-			return !!(await frappe.db.exists("User", user));
-		},
-		[customer, template, user_made ? FR_USER : null]
-	);
+	const left = await remove_records(admin, customer, template, user_made ? FR_USER : null);
 	assert.ok(!left, `the user ${FR_USER} is still there`);
 }
