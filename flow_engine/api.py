@@ -17,6 +17,7 @@ from flow_engine.permissions import MANAGER_ROLES, is_flow_manager
 from flow_engine.runtime import DefinitionError, FlowStateError, registry
 from flow_engine.runtime.definition import validate_definition as runtime_validate
 from flow_engine.runtime.events import events_catalog
+from flow_engine.translation import run_error_texts, translated
 
 TEMPLATE_FIELDS = [
 	"name",
@@ -267,7 +268,7 @@ def complete_step(run: str, step_id: str, result: dict | str | None = None) -> d
 	try:
 		done, report = runs.complete_step(run, step_id, _parse(result, "result") or {})
 	except FlowStateError as exc:
-		frappe.throw(str(exc), title=_("Cannot complete step"))
+		frappe.throw(translated(exc.args[0]), title=_("Cannot complete step"))
 	return _report(done, report)
 
 
@@ -310,17 +311,32 @@ def list_runs(
 		order_by="creation desc",
 		limit_page_length=min(int(limit or 50), 500) * (1 if is_flow_manager() else 4),
 	)
-	if is_flow_manager():
-		return found
-	# The list's query conditions only know doctypes; each run's own document decides.
-	return [
-		run
-		for run in found
-		if run.context_doctype
-		and run.context_docname
-		and frappe.db.exists(run.context_doctype, run.context_docname)
-		and frappe.has_permission(run.context_doctype, "read", run.context_docname)
-	][: min(int(limit or 50), 500)]
+	if not is_flow_manager():
+		# The list's query conditions only know doctypes; each run's own document decides.
+		found = [
+			run
+			for run in found
+			if run.context_doctype
+			and run.context_docname
+			and frappe.db.exists(run.context_doctype, run.context_docname)
+			and frappe.has_permission(run.context_doctype, "read", run.context_docname)
+		][: min(int(limit or 50), 500)]
+	_add_error_texts(found)
+	return found
+
+
+def _add_error_texts(found: list) -> None:
+	"""`error_text`: each run's error in the reader's language (stored in English); one read of
+	the failed runs' step states."""
+	failed = [run.name for run in found if run.get("error")]
+	states = (
+		dict(frappe.get_all("Flow Run", {"name": ("in", failed)}, ["name", "step_state"], as_list=True))
+		if failed
+		else {}
+	)
+	for run in found:
+		steps = json.loads(states.get(run.name) or "{}") if run.get("error") else {}
+		run["error_text"] = run_error_texts(run.get("error"), steps)["error"] or run.get("error")
 
 
 @frappe.whitelist()
@@ -331,6 +347,7 @@ def get_run(name: str) -> dict:
 	data["steps"] = json.loads(doc.step_state or "{}")
 	data["variables"] = json.loads(doc.variables or "{}")
 	data["definition"] = json.loads(doc.definition_snapshot or "{}")
+	data["error_texts"] = run_error_texts(doc.error, data["steps"])
 	return data
 
 
@@ -347,7 +364,7 @@ def pause_run(name: str) -> dict:
 	try:
 		run, report = runs.pause_run(name)
 	except FlowStateError as exc:
-		frappe.throw(str(exc), title=_("Cannot pause run"))
+		frappe.throw(translated(exc.args[0]), title=_("Cannot pause run"))
 	return _report(run, report)
 
 
@@ -357,7 +374,7 @@ def resume_run(name: str) -> dict:
 	try:
 		run, report = runs.resume_run(name)
 	except FlowStateError as exc:
-		frappe.throw(str(exc), title=_("Cannot resume run"))
+		frappe.throw(translated(exc.args[0]), title=_("Cannot resume run"))
 	return _report(run, report)
 
 
@@ -427,7 +444,7 @@ def retry_step(run: str, step_id: str) -> dict:
 	try:
 		result, report = runs.retry_step(run, step_id)
 	except FlowStateError as exc:
-		frappe.throw(str(exc), title=_("Cannot retry step"))
+		frappe.throw(translated(exc.args[0]), title=_("Cannot retry step"))
 	return _report(result, report)
 
 

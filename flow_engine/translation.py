@@ -11,7 +11,7 @@ from __future__ import annotations
 from frappe import _
 
 from flow_engine.runtime.errors import Problem, printable
-from flow_engine.runtime.i18n import Message, Template
+from flow_engine.runtime.i18n import Message, Template, message_from_data
 
 
 def translated(message) -> str:
@@ -31,3 +31,33 @@ def problem_text(problem: Problem) -> str:
 
 def problem_dict(problem: Problem) -> dict:
 	return {**problem.as_dict(), "message": translated(problem.message)}
+
+
+def stored_text(text: str | None, data) -> str | None:
+	"""An error as a run stored it (`error` and its `error_message`), in the reader's language."""
+	message = message_from_data(data)
+	return text if message is None else translated(message)
+
+
+def run_error_texts(run_error: str | None, steps: dict) -> dict:
+	"""The errors of a run's steps and attempts, and the run's own, in the reader's language, for the
+	run view (`{"error", "steps": {id: {"error", "attempts": {n: text}}}}`); English-only errors are
+	left out, the view then shows them as stored."""
+	texts: dict = {"error": None, "steps": {}}
+	for step_id, state in (steps or {}).items():
+		if not isinstance(state, dict):
+			continue
+		step_texts = {"attempts": {}}
+		for attempt in state.get("attempts") or ():
+			if isinstance(attempt, dict) and attempt.get("error_message"):
+				step_texts["attempts"][str(attempt.get("n"))] = stored_text(
+					attempt.get("error"), attempt["error_message"]
+				)
+		if state.get("error_message"):
+			step_texts["error"] = stored_text(state.get("error"), state["error_message"])
+			# the run's error is its failed step's, as the engine wrote it
+			if run_error and run_error == f"step {step_id}: {state.get('error')}":
+				texts["error"] = _("step {0}: {1}").format(step_id, step_texts["error"])
+		if step_texts["attempts"] or "error" in step_texts:
+			texts["steps"][step_id] = step_texts
+	return texts

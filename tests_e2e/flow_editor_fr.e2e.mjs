@@ -94,6 +94,7 @@ async function login(on, user, password) {
 let user_made = false;
 let customer = null;
 let template = null;
+let error_template = null;
 
 try {
 	await step("the administrator makes a French-speaking System Manager", async () => {
@@ -615,6 +616,51 @@ try {
 		);
 	});
 
+	await step("a failed step's error, stored in English, reads in French", async () => {
+		const made = await admin_call("frappe.client.insert", {
+			doc: {
+				doctype: "Flow Template",
+				template_name: `e2e fr error ${STAMP}`,
+				category: "other",
+				trigger_event: "manual",
+				is_active: 1,
+				flow_definition: JSON.stringify({
+					version: 1,
+					steps: [
+						{
+							id: "bad",
+							kind: "erp_update",
+							payload: {
+								doctype: "Customer",
+								docname_ref: "{{ doc.name }}",
+								fields_json: { no_such_field: 1 },
+							},
+						},
+					],
+				}),
+			},
+		});
+		error_template = made.name;
+		const started = await admin_call("flow_engine.api.start_flow", {
+			template: error_template,
+			doctype: "Customer",
+			docname: customer,
+		});
+		const run_name = started.run;
+		const stored = await admin_call("flow_engine.api.get_run", { name: run_name });
+		assert.equal(stored.error, "step bad: Customer has no field no_such_field");
+		await page.goto(`${BASE}${DESK}/flow-run/${encodeURIComponent(run_name)}`);
+		await run_timeline().locator('tr[data-step="bad"]').waitFor({ timeout: 60000 });
+		const row = run_timeline().locator('tr[data-step="bad"]');
+		assert.match(await text_of(row.locator(".text-danger").first()), /n'a pas de champ no_such_field/);
+		assert.match(await text_of(row.locator(".fe-attempt")), /Tentative 1.*n'a pas de champ no_such_field/s);
+		assert.match(
+			await text_of(page.locator("#page-Flow\\ Run .alert-danger")),
+			/^étape bad : .* n'a pas de champ no_such_field$/
+		);
+		await shot("08-failed-step-in-french");
+	});
+
 	await step("the Flow Engine workspace's headers", async () => {
 		await page.goto(`${BASE}${DESK}/flow-engine`);
 		await page.waitForSelector(".widget.number-widget-box", { timeout: 60000 });
@@ -632,7 +678,7 @@ try {
 				headers.map((h) => h.trim()).includes(expected),
 				`${expected} in ${headers}`
 			);
-		await shot("08-workspace");
+		await shot("09-workspace");
 	});
 
 	assert.deepEqual(run.page_errors, [], "no JavaScript error from flow_engine's code");
@@ -674,5 +720,6 @@ async function cleanup() {
 		await page.goto(`${BASE}/api/method/logout`).catch(() => null);
 	}
 	const left = await remove_records(admin, customer, template, user_made ? FR_USER : null);
+	if (error_template) await remove_records(admin, null, error_template);
 	assert.ok(!left, `the user ${FR_USER} is still there`);
 }

@@ -16,7 +16,7 @@ from frappe.utils import now_datetime
 
 from flow_engine.adapters import net
 from flow_engine.compat import is_write_conflict
-from flow_engine.runtime import StepError, StoreConflict
+from flow_engine.runtime import StepError, StoreConflict, i18n
 from flow_engine.runtime.errors import Undeliverable
 
 
@@ -99,9 +99,11 @@ class FrappeEffects:
 		if not frappe.has_permission(doctype, ptype, doc=doc, user=self.acting_user):
 			frappe.clear_last_message()
 			name = getattr(doc, "name", None) or (doc if isinstance(doc, str) else "")
+			target = f"{doctype} {name}" if name else doctype
 			raise StepError(
-				f"{self.acting_user} may not {ptype} {doctype} {name or ''}".rstrip()
-				+ " (the flow acts as this user: Run As of its template)",
+				i18n._("{0} may not {1} {2} (the flow acts as this user: Run As of its template)").format(
+					self.acting_user, ptype, target
+				),
 				retryable=False,
 			)
 
@@ -135,7 +137,7 @@ class FrappeEffects:
 			self._owned(doc)
 			if submit:
 				if not doc.meta.is_submittable:
-					raise StepError(f"{doctype} cannot be submitted", retryable=False)
+					raise StepError(i18n._("{0} cannot be submitted").format(doctype), retryable=False)
 				self._allowed("submit", doctype, doc)
 				_submit(doc)
 			return {"doctype": doctype, "name": doc.name}
@@ -148,19 +150,21 @@ class FrappeEffects:
 		def perform():
 			_require_doctype(doctype)
 			if not frappe.db.exists(doctype, name):
-				raise StepError(f"{doctype} {name} does not exist", retryable=False)
+				raise StepError(i18n._("{0} {1} does not exist").format(doctype, name), retryable=False)
 			doc = frappe.get_doc(doctype, name, for_update=True)  # a counter: one writer at a time
 			self._allowed("write", doctype, doc)
 			docfield = doc.meta.get_field(field)
 			if docfield is None:
-				raise StepError(f"{doctype} has no field {field}", retryable=False)
+				raise StepError(i18n._("{0} has no field {1}").format(doctype, field), retryable=False)
 			before = doc.get(field)
 			if operation == "set":
 				after = value
 			else:
 				if docfield.fieldtype not in ("Int", "Float", "Currency", "Percent"):
 					raise StepError(
-						f"{doctype}.{field} is a {docfield.fieldtype} field: only numbers can be counted",
+						i18n._("{0}.{1} is a {2} field: only numbers can be counted").format(
+							doctype, field, docfield.fieldtype
+						),
 						retryable=False,
 					)
 				after = (before or 0) + (value if operation == "increment" else -value)
@@ -176,7 +180,7 @@ class FrappeEffects:
 		def perform():
 			_require_doctype(doctype)
 			if not frappe.db.exists(doctype, name):
-				raise StepError(f"{doctype} {name} does not exist", retryable=False)
+				raise StepError(i18n._("{0} {1} does not exist").format(doctype, name), retryable=False)
 			from frappe.utils import get_link_to_form
 
 			self._allowed("read", doctype, name)
@@ -192,12 +196,14 @@ class FrappeEffects:
 	def update_document(self, doctype: str, name: str, values: dict, *, idempotency_key: str) -> dict:
 		def perform():
 			if not frappe.db.exists(doctype, name):
-				raise StepError(f"{doctype} {name} does not exist", retryable=False)
+				raise StepError(i18n._("{0} {1} does not exist").format(doctype, name), retryable=False)
 			doc = frappe.get_doc(doctype, name)
 			self._allowed("write", doctype, doc)
 			unknown = sorted(set(values) - {df.fieldname for df in doc.meta.fields})
 			if unknown:
-				raise StepError(f"{doctype} has no field {', '.join(unknown)}", retryable=False)
+				raise StepError(
+					i18n._("{0} has no field {1}").format(doctype, ", ".join(unknown)), retryable=False
+				)
 			doc.update(values)
 			_save(doc)
 			return {"doctype": doctype, "name": name, "updated": sorted(values)}
@@ -223,16 +229,20 @@ class FrappeEffects:
 			limit = int(self.settings.max_depth)
 			if depth > limit:
 				raise StepError(
-					f"sub-flows call one another more than {limit} deep (Flow Settings): {' → '.join(lineage)}",
+					i18n._("sub-flows call one another more than {0} deep (Flow Settings): {1}").format(
+						limit, " → ".join(lineage)
+					),
 					retryable=False,
 				)
 			found = frappe.db.get_value("Flow Template", template, ["name", "is_active"], as_dict=True)
 			if not found:
-				raise StepError(f"no Flow Template {template!r} to run as a sub-flow", retryable=False)
+				raise StepError(
+					i18n._("no Flow Template {0!r} to run as a sub-flow").format(template), retryable=False
+				)
 			if not found.is_active:
-				raise StepError(f"Flow Template {template!r} is not active", retryable=False)
+				raise StepError(i18n._("Flow Template {0!r} is not active").format(template), retryable=False)
 			if doctype and docname and not frappe.db.exists(doctype, docname):
-				raise StepError(f"{doctype} {docname} does not exist", retryable=False)
+				raise StepError(i18n._("{0} {1} does not exist").format(doctype, docname), retryable=False)
 			run, _report = runs.start_run(
 				template,
 				doctype=doctype,
@@ -283,7 +293,9 @@ class FrappeEffects:
 			if subscription is None:
 				return {"skipped": _("Customer {0} has no subscription to activate").format(customer)}
 			if not frappe.db.exists("Subscription", subscription):
-				raise StepError(f"Subscription {subscription} does not exist", retryable=False)
+				raise StepError(
+					i18n._("Subscription {0} does not exist").format(subscription), retryable=False
+				)
 			doc = frappe.get_doc("Subscription", subscription)
 			self._allowed("write", "Subscription", doc)
 			before = doc.status
@@ -293,7 +305,10 @@ class FrappeEffects:
 				return {"doctype": "Subscription", "name": subscription, "status": before, **waiting}
 			status = frappe.db.get_value("Subscription", subscription, "status")
 			if status != "Active":
-				raise StepError(f"Subscription {subscription} is {status}, not Active", retryable=False)
+				raise StepError(
+					i18n._("Subscription {0} is {1}, not Active").format(subscription, status),
+					retryable=False,
+				)
 			return {"doctype": "Subscription", "name": subscription, "status": status, "was": before}
 
 		return self._once("activate_subscription", idempotency_key, perform)
@@ -315,11 +330,11 @@ class FrappeEffects:
 
 			_require_doctype(doctype)
 			if not frappe.db.exists(doctype, name):
-				raise StepError(f"{doctype} {name} does not exist", retryable=False)
+				raise StepError(i18n._("{0} {1} does not exist").format(doctype, name), retryable=False)
 			self._allowed("write", doctype, name)
 			known = [user for user in users if frappe.db.exists("User", {"name": user, "enabled": 1})]
 			if users and not known:
-				raise StepError(f"no enabled user among {', '.join(users)}", retryable=False)
+				raise StepError(i18n._("no enabled user among {0}").format(", ".join(users)), retryable=False)
 			if role:
 				known.append(_pick_user(role, pick or "round_robin"))
 			description_text = description or _("{0} {1}").format(_(doctype), name)  # a ToDo needs one
@@ -331,7 +346,7 @@ class FrappeEffects:
 					args["date"] = str(getdate(due_date))
 				except Exception:
 					raise StepError(
-						f"payload.due_date: {due_date!r} is not a date", retryable=False
+						i18n._("payload.due_date: {0!r} is not a date").format(due_date), retryable=False
 					) from None
 			try:
 				assign_to.add(args, ignore_permissions=True)
@@ -357,7 +372,9 @@ class FrappeEffects:
 			message_subject, message = subject, body
 			if template:
 				if not frappe.db.exists("Email Template", template):
-					raise StepError(f"Email Template {template} does not exist", retryable=False)
+					raise StepError(
+						i18n._("Email Template {0} does not exist").format(template), retryable=False
+					)
 				from frappe.email.doctype.email_template.email_template import get_email_template
 
 				rendered = get_email_template(template, {"subject": subject, "body": body})
@@ -373,7 +390,7 @@ class FrappeEffects:
 					delayed=True,
 				)
 			except frappe.InvalidEmailAddressError as exc:
-				raise Undeliverable(f"invalid email address: {exc}") from None
+				raise Undeliverable(i18n._("invalid email address: {0}").format(exc)) from None
 			return {"queued": len(recipients)}
 
 		return self._once("send_email", idempotency_key, perform)
@@ -408,7 +425,7 @@ class FrappeEffects:
 				log.insert(ignore_permissions=True)
 				notified.append(user_id)
 			if not notified:
-				raise Undeliverable(f"no user among {', '.join(users)}")
+				raise Undeliverable(i18n._("no user among {0}").format(", ".join(users)))
 			return {"notified": notified}
 
 		return self._once("notify_in_app", idempotency_key, perform)
@@ -440,7 +457,7 @@ def _(text: str) -> str:
 
 def _require_doctype(doctype: str) -> None:
 	if not frappe.db.exists("DocType", doctype):
-		raise StepError(f"no DocType {doctype!r}", retryable=False)
+		raise StepError(i18n._("no DocType {0!r}").format(doctype), retryable=False)
 
 
 def _refuse_unknown_fields(doctype: str, values: dict) -> None:
@@ -448,19 +465,24 @@ def _refuse_unknown_fields(doctype: str, values: dict) -> None:
 	meta = frappe.get_meta(doctype)
 	unknown = sorted(key for key in values if not meta.has_field(key) and key != "name")
 	if unknown:
-		raise StepError(f"{doctype} has no field {', '.join(unknown)}", retryable=False)
+		raise StepError(i18n._("{0} has no field {1}").format(doctype, ", ".join(unknown)), retryable=False)
 	for table in meta.get_table_fields():
 		rows = values.get(table.fieldname)
 		if rows is None:
 			continue
 		if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-			raise StepError(f"{doctype}.{table.fieldname} must be a list of rows", retryable=False)
+			raise StepError(
+				i18n._("{0}.{1} must be a list of rows").format(doctype, table.fieldname), retryable=False
+			)
 		child = frappe.get_meta(table.options)
 		for row in rows:
 			extra = sorted(key for key in row if not child.has_field(key))
 			if extra:
 				raise StepError(
-					f"{table.options} (in {table.fieldname}) has no field {', '.join(extra)}", retryable=False
+					i18n._("{0} (in {1}) has no field {2}").format(
+						table.options, table.fieldname, ", ".join(extra)
+					),
+					retryable=False,
 				)
 
 
@@ -482,7 +504,7 @@ def _pick_user(role: str, pick: str) -> str:
 		& set(frappe.get_all("User", filters={"enabled": 1, "user_type": "System User"}, pluck="name"))
 	)
 	if not users:
-		raise StepError(f"role {role!r} has no enabled user to assign", retryable=False)
+		raise StepError(i18n._("role {0!r} has no enabled user to assign").format(role), retryable=False)
 	if pick == "least_loaded":
 		load = dict(
 			frappe.db.sql(
@@ -586,7 +608,7 @@ def _send_sms(recipients: list[str], body: str, timeout: float) -> dict:
 	"""Through SMS Settings, like frappe's send_sms, but with a timeout and errors that surface."""
 	settings = frappe.get_doc("SMS Settings", "SMS Settings")
 	if not settings.sms_gateway_url:
-		raise Undeliverable("SMS Settings has no gateway URL")
+		raise Undeliverable(i18n._("SMS Settings has no gateway URL"))
 	import requests
 	from frappe.core.doctype.sms_settings.sms_settings import (
 		create_sms_log,
@@ -618,7 +640,7 @@ def _send_sms(recipients: list[str], body: str, timeout: float) -> dict:
 	if sent:
 		create_sms_log({"message": body.encode("utf-8"), "receiver_list": numbers}, sent)
 	if failures and not sent:
-		raise StepError(f"SMS gateway refused {', '.join(failures)}")
+		raise StepError(i18n._("SMS gateway refused {0}").format(", ".join(failures)))
 	return {"sent": sent, "failed": failures}
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from flow_engine.runtime import StepError
+from flow_engine.runtime.i18n import _
 from flow_engine.runtime.kinds.builtin import redact_url
 
 MAX_REDIRECTS = 5
@@ -69,7 +70,7 @@ def check_url(url: str, allow_list: str | None = None, resolve=socket.getaddrinf
 			host, parts.port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP
 		)
 	except (socket.gaierror, UnicodeError) as exc:
-		raise StepError(f"cannot resolve {host}: {exc}") from None
+		raise StepError(_("cannot resolve {0}: {1}").format(host, exc)) from None
 	for info in infos:
 		address = ipaddress.ip_address(info[4][0].split("%")[0])
 		if _is_internal(address) and not any(address in network for network in networks):
@@ -86,7 +87,7 @@ def request(method: str, url: str, *, body, headers: dict, timeout: float, allow
 		json_body = body
 	elif body not in (None, ""):
 		data = str(body).encode()
-	for _ in range(MAX_REDIRECTS + 1):
+	for _hop in range(MAX_REDIRECTS + 1):
 		check_url(url, allow_list)
 		try:
 			response = requests.request(
@@ -111,4 +112,6 @@ def request(method: str, url: str, *, body, headers: dict, timeout: float, allow
 		content = response.raw.read(MAX_RESPONSE_BYTES, decode_content=True) if response.raw else b""
 		response.close()
 		return {"status_code": response.status_code, "body": content.decode("utf-8", "replace")}
-	raise StepError(f"{method} {redact_url(url)}: more than {MAX_REDIRECTS} redirects", retryable=False)
+	raise StepError(
+		_("{0} {1}: more than {2} redirects").format(method, redact_url(url), MAX_REDIRECTS), retryable=False
+	)

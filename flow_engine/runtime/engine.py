@@ -26,6 +26,7 @@ from .definition import (
 	parse_datetime,
 )
 from .errors import DefinitionError, FlowStateError, StepError, StoreConflict
+from .i18n import _, message_data
 from .kinds.registry import UNRENDERED_FIELD_TYPES, KindRegistry, KindSpec, StepCall, StepOutcome
 from .limits import MAX_ERROR_LENGTH
 from .rendering import render, render_deep
@@ -139,14 +140,16 @@ class Engine:
 			return self._finish(run, report, definition)
 		state = run.steps.get(step_id)
 		if state is None:
-			raise FlowStateError(f"run {run.name} has no step {step_id!r}")
+			raise FlowStateError(_("run {0} has no step {1!r}").format(run.name, step_id))
 		if run.status != "running":
-			raise FlowStateError(f"run {run.name} is {run.status}")
+			raise FlowStateError(_("run {0} is {1}").format(run.name, run.status))
 		if state["status"] != "waiting":
-			raise FlowStateError(f"step {step_id} is {state['status']}, not waiting")
+			raise FlowStateError(_("step {0} is {1}, not waiting").format(step_id, state["status"]))
 		if state.get("wait") is not None and not resume:
 			raise FlowStateError(
-				f"step {step_id} waits for {describe_wait(state['wait'])}; it goes on by itself when that happens"
+				_("step {0} waits for {1}; it goes on by itself when that happens").format(
+					step_id, describe_wait(state["wait"])
+				)
 			)
 		queue: deque[str] = deque()
 		self._execute(run, definition, definition.by_id[step_id], report, queue, data=dict(data or {}))
@@ -157,13 +160,14 @@ class Engine:
 		"""Give a failed step a fresh set of attempts and resume the run."""
 		state = run.steps.get(step_id)
 		if state is None:
-			raise FlowStateError(f"run {run.name} has no step {step_id!r}")
+			raise FlowStateError(_("run {0} has no step {1!r}").format(run.name, step_id))
 		if state["status"] != "failed":
-			raise FlowStateError(f"step {step_id} is {state['status']}, not failed")
+			raise FlowStateError(_("step {0} is {1}, not failed").format(step_id, state["status"]))
 		if run.status == "cancelled":
-			raise FlowStateError(f"run {run.name} is cancelled")
+			raise FlowStateError(_("run {0} is cancelled").format(run.name))
 		state.update(status="pending", tries=0, at=_iso(self.clock.now()))
 		state.pop("error", None)
+		state.pop("error_message", None)
 		if not any(s["status"] == "failed" for s in run.steps.values()):
 			run.status, run.error, run.completed_at = "running", None, None
 		report = self.advance(run)
@@ -192,7 +196,7 @@ class Engine:
 		"""Hold a running run: nothing of it runs until `resume`. Its timers and the news for its
 		waiting steps are kept by the caller (the scheduler holds their rows) and come back then."""
 		if run.status != "running":
-			raise FlowStateError(f"run {run.name} is {run.status}, not running")
+			raise FlowStateError(_("run {0} is {1}, not running").format(run.name, run.status))
 		run.status = "paused"
 		return AdvanceReport(run.name, run.status)
 
@@ -201,7 +205,7 @@ class Engine:
 		of time. `fire_due` off: only the status changes (a store that held the timers' rows while
 		the run was paused gives them back, and they fire in their order)."""
 		if run.status != "paused":
-			raise FlowStateError(f"run {run.name} is {run.status}, not paused")
+			raise FlowStateError(_("run {0} is {1}, not paused").format(run.name, run.status))
 		run.status = "running"
 		report = AdvanceReport(run.name, run.status)
 		if not fire_due:
@@ -277,7 +281,7 @@ class Engine:
 					report,
 					now,
 					now,
-					f"trigger.at rendered to {text!r}, not a date",
+					_("trigger.at rendered to {0!r}, not a date").format(text),
 					retryable=False,
 				)
 				return
@@ -307,7 +311,7 @@ class Engine:
 		state["tries"] = max(tries, 1)
 		try:
 			if spec is None:
-				raise StepError(f"kind {step.kind!r} is not installed", retryable=False)
+				raise StepError(_("kind {0!r} is not installed").format(step.kind), retryable=False)
 			context = self._context(run, definition, started, None if waiting is not None else data)
 			payload = render_payload(spec, step.payload, context)
 			outcome = spec.handler(
@@ -334,7 +338,7 @@ class Engine:
 				result = {**result, "input": data}
 		except StepError as exc:
 			self._record_failure(
-				run, definition, step, report, started, self.clock.now(), str(exc), exc.retryable
+				run, definition, step, report, started, self.clock.now(), exc.message, exc.retryable
 			)
 			return
 		except StoreConflict:
@@ -365,6 +369,7 @@ class Engine:
 		if branch is not None:
 			state["branch"] = branch
 		state.pop("error", None)
+		state.pop("error_message", None)
 		state.pop("trigger_at", None)
 		report.executed.append(step.id)
 		queue.extend(definition.followers[step.id])
@@ -377,11 +382,14 @@ class Engine:
 		report: AdvanceReport,
 		started: datetime,
 		ended: datetime,
-		error: str,
+		error,
 		retryable: bool,
 	) -> None:
 		state = run.steps[step.id]
-		error = error[:MAX_ERROR_LENGTH]
+		# the English text is what logs, the API and searches read; a message made with i18n._ also
+		# keeps its template and arguments, for the run view to show it in the reader's language
+		message = message_data(error) if len(error) <= MAX_ERROR_LENGTH else None
+		error = str(error)[:MAX_ERROR_LENGTH]
 		if state["status"] == "waiting" and state.get("wait") is not None:
 			self._stop_waiting(state, step.id, report)
 			started = _parse_iso(state.get("wait_started")) or started
@@ -394,9 +402,14 @@ class Engine:
 				"ended_at": _iso(ended),
 				"outcome": "error",
 				"error": error,
+				**({"error_message": message} if message else {}),
 			}
 		)
 		state["error"] = error
+		if message:
+			state["error_message"] = message
+		else:
+			state.pop("error_message", None)
 		state["at"] = _iso(ended)
 		state.setdefault("tries", 1)
 		policy = self._policy(run, step)
@@ -435,7 +448,7 @@ class Engine:
 			result = json.loads(json.dumps(outcome.result or {}))
 		except (TypeError, ValueError) as exc:
 			raise StepError(
-				f"kind {spec.name} waits on data that is not JSON: {exc}", retryable=False
+				_("kind {0} waits on data that is not JSON: {1}").format(spec.name, exc), retryable=False
 			) from None
 		state.update(status="waiting", at=_iso(started), wait=wait, wait_started=_iso(started))
 		if result:
@@ -444,6 +457,7 @@ class Engine:
 		if kept:
 			state["payload"] = kept
 		state.pop("error", None)
+		state.pop("error_message", None)
 		state.pop("trigger_at", None)
 		if outcome.timeout_at is not None:
 			state["timeout_at"] = _iso(outcome.timeout_at)
@@ -590,7 +604,8 @@ def _render_field(field_spec, value, context):
 			number = float(rendered)
 		except ValueError:
 			raise StepError(
-				f"payload.{field_spec.name} rendered to {rendered[:80]!r}, not a number", retryable=False
+				_("payload.{0} rendered to {1!r}, not a number").format(field_spec.name, rendered[:80]),
+				retryable=False,
 			) from None
 		return int(number) if kind == "int" else number
 	if kind == "check" and isinstance(rendered, str):
@@ -603,24 +618,28 @@ def _checked_outcome(spec: KindSpec, step: Step, payload: Mapping, outcome) -> t
 		outcome = StepOutcome()
 	if not isinstance(outcome, StepOutcome):
 		raise StepError(
-			f"kind {spec.name} returned {type(outcome).__name__}, not a StepOutcome", retryable=False
+			_("kind {0} returned {1}, not a StepOutcome").format(spec.name, type(outcome).__name__),
+			retryable=False,
 		)
 	result = outcome.result or {}
 	if not isinstance(result, Mapping):
-		raise StepError(f"kind {spec.name} returned a result that is not an object", retryable=False)
+		raise StepError(
+			_("kind {0} returned a result that is not an object").format(spec.name), retryable=False
+		)
 	if result:
 		try:
 			result = json.loads(json.dumps(result, default=str))
 		except (TypeError, ValueError) as exc:
 			raise StepError(
-				f"kind {spec.name} returned a result that is not JSON: {exc}", retryable=False
+				_("kind {0} returned a result that is not JSON: {1}").format(spec.name, exc), retryable=False
 			) from None
 	branch = outcome.branch
 	if spec.has_branches:
 		labels = spec.branches_for(step.payload)
 		if branch not in labels:
 			raise StepError(
-				f"kind {spec.name} chose branch {branch!r}, not one of {', '.join(labels)}", retryable=False
+				_("kind {0} chose branch {1!r}, not one of {2}").format(spec.name, branch, ", ".join(labels)),
+				retryable=False,
 			)
 	elif branch is not None:
 		branch = None

@@ -64,6 +64,7 @@ class StepError(Exception):
 
 	def __init__(self, message: str, *, retryable: bool = True):
 		super().__init__(message)
+		self.message = message  # an i18n Message keeps its template, for the reader's language
 		self.retryable = retryable
 
 

@@ -16,8 +16,9 @@ class Run:
 
 	`definition` is the snapshot the run started with: it keeps executing that snapshot even if
 	the template is edited. `steps` maps step id to its state:
-	`{"status", "at", "trigger_at", "tries", "attempts": [...], "result", "branch", "error"}`
-	(keys appear as they become meaningful).
+	`{"status", "at", "trigger_at", "tries", "attempts": [...], "result", "branch", "error",
+	"error_message"}` (keys appear as they become meaningful; `error_message` is the error's
+	template and arguments, `i18n.message_data`, when it was made to be translated).
 	"""
 
 	name: str

@@ -2,7 +2,7 @@
 
 import frappe
 
-from flow_engine import runs
+from flow_engine import api, runs
 from flow_engine.tests.utils import (
 	MARK,
 	FlowTestCase,
@@ -285,3 +285,51 @@ class TestMessagesInFrench(FlowTestCase):
 			)
 		text = str(caught.exception).replace("&apos;", "'").replace("&#x27;", "'")
 		self.assertIn("étape w: payload.timeout_hours: une attente demande un délai d'expiration", text)
+
+	def test_a_steps_error_is_stored_in_english_and_shown_in_the_readers_language(self):
+		wipe_runs()
+		self.addCleanup(wipe_runs)
+		template = make_template(
+			f"fr errors {frappe.generate_hash(length=4)}",
+			[
+				{
+					"id": "todo",
+					"kind": "create_document",
+					"payload": {"doctype": "ToDo", "values": {"description": "x", "colour": "red"}},
+				}
+			],
+		)
+		frappe.db.commit()
+		run, _report = runs.start_run(template)
+		frappe.db.commit()
+		# what logs, searches and the API read stays as the engine wrote it
+		self.assertEqual(run.error, "step todo: ToDo has no field colour")
+		stored = frappe.get_doc("Flow Run", run.name)
+		self.assertEqual(stored.error, "step todo: ToDo has no field colour")
+
+		frappe.local.lang = "fr"
+		# the arguments are translated too, the doctype's name as Frappe's catalog has it
+		french = f"{frappe._('ToDo')} n'a pas de champ colour"
+		self.assertNotEqual(frappe._("ToDo"), "ToDo")
+		data = api.get_run(run.name)
+		self.assertEqual(data["error"], "step todo: ToDo has no field colour")
+		self.assertEqual(data["steps"]["todo"]["error"], "ToDo has no field colour")
+		self.assertEqual(
+			data["error_texts"],
+			{
+				"error": f"étape todo : {french}",
+				"steps": {"todo": {"attempts": {"1": french}, "error": french}},
+			},
+		)
+		listed = {row["name"]: row for row in api.list_runs(template=template)}
+		self.assertEqual(listed[run.name]["error_text"], f"étape todo : {french}")
+		self.assertEqual(listed[run.name]["error"], "step todo: ToDo has no field colour")
+		# the Flow Run form, as desk loads it
+		from frappe.desk.form.load import getdoc
+
+		frappe.response.docs = []
+		getdoc("Flow Run", run.name)
+		self.assertEqual(frappe.response.docs[0].get_onload("error_texts"), data["error_texts"])
+
+		frappe.local.lang = "en"
+		self.assertEqual(api.get_run(run.name)["error_texts"]["error"], "step todo: ToDo has no field colour")

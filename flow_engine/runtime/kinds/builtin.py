@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ..conditions import OPERATORS, evaluate_field_condition
 from ..errors import StepError, Undeliverable
+from ..i18n import _
 from .registry import CatalogSpec, FieldSpec, KindRegistry, KindSpec, StepCall, StepOutcome
 
 CONDITION_OPERATORS = tuple(OPERATORS)
@@ -40,7 +41,7 @@ def _required_text(call: StepCall, name: str) -> str:
 	value = call.payload.get(name)
 	text = "" if value is None else str(value).strip()
 	if not text:
-		raise StepError(f"payload.{name} rendered empty", retryable=False)
+		raise StepError(_("payload.{0} rendered empty").format(name), retryable=False)
 	return text
 
 
@@ -99,9 +100,9 @@ def run_notify(call: StepCall) -> StepOutcome:
 
 def _send(call: StepCall, channel: str, recipients: list[str]) -> dict | None:
 	if channel not in NOTIFY_CHANNELS:
-		raise StepError(f"payload.channel: unknown channel {channel!r}", retryable=False)
+		raise StepError(_("payload.channel: unknown channel {0!r}").format(channel), retryable=False)
 	if not recipients:
-		raise Undeliverable("payload.to rendered to no recipient")
+		raise Undeliverable(_("payload.to rendered to no recipient"))
 	subject = str(call.payload.get("subject") or "")
 	body = str(call.payload.get("body") or "")
 	key = call.idempotency_key
@@ -112,7 +113,7 @@ def _send(call: StepCall, channel: str, recipients: list[str]) -> dict | None:
 		)
 	if channel == "sms":
 		if not body:
-			raise StepError("payload.body rendered empty", retryable=False)
+			raise StepError(_("payload.body rendered empty"), retryable=False)
 		return call.effects.send_sms(recipients, body, idempotency_key=key)
 	return call.effects.notify_in_app(
 		recipients, subject or body[:140], body, idempotency_key=key, reference=call.reference
@@ -127,7 +128,7 @@ def run_webhook(call: StepCall) -> StepOutcome:
 	method = str(call.payload.get("method") or "POST").upper()
 	headers = call.payload.get("headers") or {}
 	if not isinstance(headers, Mapping):
-		raise StepError("payload.headers must be an object", retryable=False)
+		raise StepError(_("payload.headers must be an object"), retryable=False)
 	headers = {str(k): str(v) for k, v in headers.items()}
 	headers.setdefault("Idempotency-Key", call.idempotency_key)
 	timeout = float(call.payload.get("timeout_s") or 10)
@@ -143,7 +144,9 @@ def run_webhook(call: StepCall) -> StepOutcome:
 	result = {"status_code": status, "body": str(response.get("body") or "")[:2000]}
 	if not 200 <= status < 300:
 		retryable = status >= 500 or status in RETRYABLE_HTTP_STATUS or status == 0
-		raise StepError(f"{method} {redact_url(url)} answered HTTP {status}", retryable=retryable)
+		raise StepError(
+			_("{0} {1} answered HTTP {2}").format(method, redact_url(url), status), retryable=retryable
+		)
 	return StepOutcome(result=result)
 
 
@@ -152,7 +155,7 @@ def run_erp_update(call: StepCall) -> StepOutcome:
 	name = _required_text(call, "docname_ref")
 	values = call.payload.get("fields_json")
 	if not isinstance(values, Mapping) or not values:
-		raise StepError("payload.fields_json must be a non-empty object", retryable=False)
+		raise StepError(_("payload.fields_json must be a non-empty object"), retryable=False)
 	updated = call.effects.update_document(doctype, name, dict(values), idempotency_key=call.idempotency_key)
 	return StepOutcome(result={"doctype": doctype, "name": name, **dict(updated or {})})
 

@@ -22,11 +22,11 @@ def _target(call: StepCall) -> tuple[str, str]:
 	name = str(call.payload.get("docname") or "").strip()
 	if doctype or name:
 		if not (doctype and name):
-			raise StepError("payload.doctype and payload.docname: give both, or neither", retryable=False)
+			raise StepError(_("payload.doctype and payload.docname: give both, or neither"), retryable=False)
 		return doctype, name
 	reference = call.reference or {}
 	if not reference.get("doctype") or not reference.get("name"):
-		raise StepError("payload.docname: the run has no document; name one", retryable=False)
+		raise StepError(_("payload.docname: the run has no document; name one"), retryable=False)
 	return reference["doctype"], reference["name"]
 
 
@@ -40,10 +40,10 @@ def _both_or_neither(payload: Mapping) -> list[tuple[str, str]]:
 def run_create_document(call: StepCall) -> StepOutcome:
 	doctype = str(call.payload.get("doctype") or "").strip()
 	if not doctype:
-		raise StepError("payload.doctype rendered empty", retryable=False)
+		raise StepError(_("payload.doctype rendered empty"), retryable=False)
 	values = call.payload.get("values") or {}
 	if not isinstance(values, Mapping) or not values:
-		raise StepError("payload.values must be a non-empty object", retryable=False)
+		raise StepError(_("payload.values must be a non-empty object"), retryable=False)
 	created = call.effects.create_document(
 		doctype,
 		dict(values),
@@ -62,7 +62,7 @@ def run_assign(call: StepCall) -> StepOutcome:
 	users = split_recipients(call.payload.get("users"))
 	role = str(call.payload.get("role") or "").strip() or None
 	if not users and not role:
-		raise StepError("payload.users and payload.role rendered empty: nobody to assign", retryable=False)
+		raise StepError(_("payload.users and payload.role rendered empty: nobody to assign"), retryable=False)
 	assigned = call.effects.assign(
 		doctype,
 		name,
@@ -87,7 +87,7 @@ def run_set_value(call: StepCall) -> StepOutcome:
 	doctype, name = _target(call)
 	field = str(call.payload.get("field") or "").strip()
 	if not field:
-		raise StepError("payload.field rendered empty", retryable=False)
+		raise StepError(_("payload.field rendered empty"), retryable=False)
 	operation = call.payload.get("op") or "set"
 	value = call.payload.get("value")
 	if operation != "set":
@@ -95,7 +95,8 @@ def run_set_value(call: StepCall) -> StepOutcome:
 			value = float(value)
 		except (TypeError, ValueError):
 			raise StepError(
-				f"payload.value: {operation} needs a number, not {str(value)[:80]!r}", retryable=False
+				_("payload.value: {0} needs a number, not {1!r}").format(operation, str(value)[:80]),
+				retryable=False,
 			) from None
 		value = int(value) if value.is_integer() else value
 	done = call.effects.set_value(
@@ -115,7 +116,7 @@ def run_comment(call: StepCall) -> StepOutcome:
 	doctype, name = _target(call)
 	text = str(call.payload.get("text") or "").strip()
 	if not text:
-		raise StepError("payload.text rendered empty", retryable=False)
+		raise StepError(_("payload.text rendered empty"), retryable=False)
 	template = (call.context.get("template") or {}).get("template_name") or (
 		call.context.get("template") or {}
 	).get("name")

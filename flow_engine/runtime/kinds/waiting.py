@@ -53,7 +53,9 @@ def timeout_seconds(payload: Mapping) -> float:
 		try:
 			total += float(value) * unit
 		except (TypeError, ValueError):
-			raise StepError(f"payload.{key} rendered to {value!r}, not a number", retryable=False) from None
+			raise StepError(
+				_("payload.{0} rendered to {1!r}, not a number").format(key, value), retryable=False
+			) from None
 	return total
 
 
@@ -64,7 +66,9 @@ def run_wait_for_event(call: StepCall) -> StepOutcome:
 		if call.timed_out:
 			if payload.get("on_timeout") == "fail":
 				raise StepError(
-					f"timed out: no {wait['doctype']} {wait['event']} matched before {wait.get('until')}",
+					_("timed out: no {0} {1} matched before {2}").format(
+						wait["doctype"], wait["event"], wait.get("until")
+					),
 					retryable=False,
 				)
 			return StepOutcome(result={"timed_out": True, "until": wait.get("until")}, branch="timeout")
@@ -80,7 +84,7 @@ def run_wait_for_event(call: StepCall) -> StepOutcome:
 		)
 	seconds = timeout_seconds(payload)
 	if seconds <= 0:
-		raise StepError("payload.timeout_hours / timeout_days rendered to no timeout", retryable=False)
+		raise StepError(_("payload.timeout_hours / timeout_days rendered to no timeout"), retryable=False)
 	seconds = min(seconds, MAX_TIMEOUT_DAYS * 86400)
 	until = datetime.fromisoformat(call.context["now"]) + timedelta(seconds=seconds)
 	wait = {
@@ -163,14 +167,14 @@ def run_sub_flow(call: StepCall) -> StepOutcome:
 		return _ended(child)
 	template = str(payload.get("template") or "").strip()
 	if not template:
-		raise StepError("payload.template rendered empty", retryable=False)
+		raise StepError(_("payload.template rendered empty"), retryable=False)
 	doctype = str(payload.get("doctype") or "").strip() or None
 	docname = str(payload.get("docname") or "").strip() or None
 	if bool(doctype) != bool(docname):
-		raise StepError("payload.doctype and payload.docname: give both, or neither", retryable=False)
+		raise StepError(_("payload.doctype and payload.docname: give both, or neither"), retryable=False)
 	variables = payload.get("variables") or {}
 	if not isinstance(variables, Mapping):
-		raise StepError("payload.variables must be an object", retryable=False)
+		raise StepError(_("payload.variables must be an object"), retryable=False)
 	reference = call.reference or {}
 	wait = payload.get("wait") not in (False, 0)
 	lineage = list(call.context.get("lineage") or [])
@@ -202,10 +206,15 @@ def _ended(child: dict) -> StepOutcome:
 	status = child.get("status")
 	if status == "completed":
 		return StepOutcome(result=child)
-	what = f"sub-flow {child.get('template')} (run {child.get('run')})"
+	template, run = child.get("template"), child.get("run")
 	if status == "cancelled":
-		raise StepError(f"{what} was cancelled", retryable=False)
-	raise StepError(f"{what} failed: {child.get('error') or 'no reason given'}", retryable=True)
+		raise StepError(_("sub-flow {0} (run {1}) was cancelled").format(template, run), retryable=False)
+	raise StepError(
+		_("sub-flow {0} (run {1}) failed: {2}").format(
+			template, run, child.get("error") or _("no reason given")
+		),
+		retryable=True,
+	)
 
 
 def check_sub_flow(payload: Mapping) -> list[tuple[str, str]]:

@@ -11,6 +11,18 @@ class FlowRun(Document):
 		if not frappe.flags.in_flow_engine:
 			frappe.throw(_("Flow Runs are written by flow_engine only"))
 
+	def onload(self):
+		# the run view shows the steps' errors in the reader's language (they are stored in English)
+		import json
+
+		from flow_engine.translation import run_error_texts
+
+		try:
+			steps = json.loads(self.step_state or "{}")
+		except ValueError:
+			steps = {}
+		self.set_onload("error_texts", run_error_texts(self.error, steps))
+
 	def on_trash(self):
 		# a run deleted by hand takes its watches and its queued timers with it
 		frappe.db.delete("Flow Event Wait", {"flow_run": self.name})

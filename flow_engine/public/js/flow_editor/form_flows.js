@@ -127,9 +127,21 @@ export async function show_run_dialog(run_name) {
 			<span class="text-muted small">${esc(run.flow_template)} · ${esc(
 		datetime_text(run.started_at)
 	)}</span></p>
-		${run.error ? `<div class="alert alert-danger small">${esc(run.error)}</div>` : ""}
+		${
+			run.error
+				? `<div class="alert alert-danger small">${esc(
+						(run.error_texts || {}).error || run.error
+				  )}</div>`
+				: ""
+		}
 		${timeline_html(
-			{ name: run.name, status: run.status, steps: run.steps, definition: run.definition },
+			{
+				name: run.name,
+				status: run.status,
+				steps: run.steps,
+				definition: run.definition,
+				error_texts: run.error_texts,
+			},
 			catalog.kinds
 		)}`);
 	dialog.show();
@@ -164,7 +176,7 @@ export async function runs_dialog(frm) {
 				<td>${esc(run.flow_template)}</td>
 				<td>${indicator(run_status_label(run.status), RUN_STATUS_COLORS[run.status])}</td>
 				<td class="small">${esc(datetime_text(run.started_at))}</td>
-				<td class="small text-danger">${esc(run.error || "")}</td>
+				<td class="small text-danger">${esc(run.error_text || run.error || "")}</td>
 			</tr>`
 		)
 		.join("");

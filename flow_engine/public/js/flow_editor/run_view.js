@@ -40,20 +40,24 @@ function when_html(state) {
 	return esc(datetime_text(state.at));
 }
 
-function attempts_html(state) {
+/** texts: the server's `error_texts` of this step, the errors in the reader's language
+ * ({error, attempts: {n: text}}); what it lacks is shown as stored. */
+function attempts_html(state, texts) {
 	return (state.attempts || [])
-		.map(
-			(attempt) => `<div class="fe-attempt">${esc(__("Attempt {0}", [attempt.n]))}:
+		.map((attempt) => {
+			const error = (texts.attempts || {})[attempt.n] || attempt.error;
+			return `<div class="fe-attempt">${esc(__("Attempt {0}", [attempt.n]))}:
 				${esc(datetime_text(attempt.started_at))} → ${esc(datetime_text(attempt.ended_at))}
 				<b>${esc(attempt.outcome === "done" ? __("done") : __("error"))}</b>${
-				attempt.error ? ` <span class="text-danger">${esc(attempt.error)}</span>` : ""
-			}</div>`
-		)
+				error ? ` <span class="text-danger">${esc(error)}</span>` : ""
+			}</div>`;
+		})
 		.join("");
 }
 
 /**
- * run: {name, status, steps (step_state), definition (snapshot)}; options.actions adds the
+ * run: {name, status, steps (step_state), definition (snapshot), error_texts (optional, the
+ * server's translations of the errors)}; options.actions adds the
  * Complete / Retry buttons of waiting and failed steps.
  */
 export function timeline_html(run, kinds, { actions = false, can_retry = false } = {}) {
@@ -61,6 +65,7 @@ export function timeline_html(run, kinds, { actions = false, can_retry = false }
 	const body = rows
 		.map((row) => {
 			const state = row.state;
+			const texts = ((run.error_texts || {}).steps || {})[row.id] || {};
 			const links = row.links.map((link) => doc_link(link.doctype, link.name)).join("");
 			const buttons = [];
 			// a step whose kind waits (an event, a sub-flow) goes on by itself: nobody completes it
@@ -121,9 +126,9 @@ export function timeline_html(run, kinds, { actions = false, can_retry = false }
 						: ""
 				}${links ? `<div>${links}</div>` : ""}${pairs_html(row.result)}${
 				state.error && row.status !== "done"
-					? `<div class="text-danger small">${esc(state.error)}</div>`
+					? `<div class="text-danger small">${esc(texts.error || state.error)}</div>`
 					: ""
-			}${attempts_html(state)}${payload}</td>
+			}${attempts_html(state, texts)}${payload}</td>
 			</tr>`;
 		})
 		.join("");
@@ -141,6 +146,7 @@ export function run_from_doc(doc) {
 		status: doc.status,
 		steps: parse(doc.step_state, {}),
 		definition: parse(doc.definition_snapshot, { steps: [] }),
+		error_texts: (doc.__onload || {}).error_texts,
 	};
 }
 
@@ -200,8 +206,14 @@ export async function render_run_form(frm) {
 		// without the catalog the rows still show, with letters for icons
 	}
 	const run = run_from_doc(frm.doc);
+	// the Error field shows the run's error as stored (English); in another language, here too
+	const run_error = (run.error_texts || {}).error;
 	field.$wrapper.html(
 		`${
+			run_error && run_error !== frm.doc.error
+				? `<div class="alert alert-danger small">${esc(run_error)}</div>`
+				: ""
+		}${
 			is_live(run.status)
 				? `<div class="fe-live">${__(
 						"Refreshes by itself while the run is running"
