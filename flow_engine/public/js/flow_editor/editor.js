@@ -383,7 +383,7 @@ export class FlowEditor {
 				style="--fe-kind: ${kind_color(kind)}" data-id="${esc(step.id)}">
 				${
 					in_group && this.editable
-						? `<span class="fe-drag" title="${__("Drag to reorder")}">⠿</span>`
+						? `<span class="fe-drag" title="${esc(__("Drag to reorder"))}">⠿</span>`
 						: ""
 				}
 				${kind_icon(kind, { large: true })}
@@ -425,7 +425,7 @@ export class FlowEditor {
 						: ""
 				}
 				<button class="btn btn-xs btn-default fe-menu-button" data-action="menu" data-id="${esc(step.id)}"
-					title="${__("Step menu")}" aria-label="${__("Step menu")}">${frappe.utils.icon(
+					title="${esc(__("Step menu"))}" aria-label="${esc(__("Step menu"))}">${frappe.utils.icon(
 			"dot-horizontal",
 			"xs"
 		)}</button>
@@ -454,7 +454,7 @@ export class FlowEditor {
 									+ ${__("Add step")}</button>`
 							: "";
 						return `<div class="fe-branch"><span class="fe-branch-label ${css}"
-							title="${group.known ? "" : __("Not a branch of this step")}">${esc(
+							title="${group.known ? "" : esc(__("Not a branch of this step"))}">${esc(
 							label
 						)}</span>${body}${add}</div>`;
 					})
