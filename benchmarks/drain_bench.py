@@ -14,8 +14,9 @@ and the growth of each process's memory (VmRSS at the start of the drain, ru_max
 with --tracemalloc also Python's own peak) so that 10k and 100k backlogs can be compared.
 
 The floor (same run, same rows, --floor N rows, one process) claims rows with the scheduler's own
-`claim` and then does the least a row needs (lock it, mark it completed, commit): what one
-transaction per row costs on this machine, against which flow_engine's per-step work is measured.
+`claim` (`FOR UPDATE SKIP LOCKED`) and then does the least a row needs: one UPDATE marking it
+completed and one commit. That is what one transaction per row costs on this machine, against
+which flow_engine's per-step work is measured.
 
 --with-doc makes every run reference a ToDo, so each step also reloads the document (as runs of
 real flows do). Targets (2 cores, MariaDB): ≥ 300 steps/s with one process, more with two,
@@ -220,7 +221,8 @@ def drain_until_empty(scheduler, budget: float, batch_size: int) -> dict:
 
 
 def floor_drain(batch_size: int, lease: int) -> int:
-	"""The least a claimed row needs: lock it, mark it completed, commit (one transaction per row)."""
+	"""The least a claimed row needs: one UPDATE marking it completed, and a commit (one transaction
+	per row, as a worker that keeps no group of rows open would do)."""
 	import frappe
 	from frappe.utils import now_datetime
 
@@ -233,10 +235,6 @@ def floor_drain(batch_size: int, lease: int) -> int:
 		if not names:
 			return done
 		for name in names:
-			frappe.db.sql(
-				"select name, status, claimed_by from `tabFlow Step Pending` where name = %s for update",
-				(name,),
-			)
 			frappe.db.sql(
 				"""update `tabFlow Step Pending` set status = 'completed', executed_at = %s,
 				lease_expires_at = null where name = %s""",

@@ -15,7 +15,7 @@ from frappe.model.document import Document
 
 from flow_engine.adapters.clock import FrappeClock
 from flow_engine.adapters.effects import FrappeEffects
-from flow_engine.adapters.store import insert_run, load_run, new_run_name, save_run
+from flow_engine.adapters.store import insert_run, load_run, new_run_name, run_from_row, save_run
 from flow_engine.runtime import DefinitionError, Engine, FlowStateError, load_definition, registry
 from flow_engine.runtime.state import AdvanceReport, Run
 from flow_engine.settings import get_settings, retry_policy
@@ -249,8 +249,12 @@ def start_run(
 	return run, report
 
 
-def _operate(run_name: str, operation) -> tuple[Run, AdvanceReport]:
-	run, row = load_run(run_name, for_update=True)  # one advance of a run at a time
+def _operate(run_name: str, operation, loaded=None) -> tuple[Run, AdvanceReport]:
+	"""`loaded`: the run's row when the caller already read it locked (the scheduler does)."""
+	if loaded is not None and loaded.name == run_name:
+		run, row = run_from_row(loaded), loaded
+	else:
+		run, row = load_run(run_name, for_update=True)  # one advance of a run at a time
 	refresh_context(run)
 	engine = engine_for(run_name, acting_user=run.defaults.get("acting_user"))
 	with at_depth(int(row.depth or 0)):
@@ -261,15 +265,15 @@ def _operate(run_name: str, operation) -> tuple[Run, AdvanceReport]:
 
 
 def fire_step(
-	run_name: str, step_id: str, *, force: bool = False, due: str | None = None
+	run_name: str, step_id: str, *, force: bool = False, due: str | None = None, loaded=None
 ) -> tuple[Run, AdvanceReport]:
 	"""Fire a scheduled step, or a waiting step's timeout. The scheduler passes force=True: its
 	claim already decided the row was due, and an application server whose clock lags the
 	database's must not drop the step; `due` is the row's time (a wait's own timer, or an older one)."""
-	return _operate(run_name, lambda engine, run: engine.fire(run, step_id, force=force, due=due))
+	return _operate(run_name, lambda engine, run: engine.fire(run, step_id, force=force, due=due), loaded)
 
 
-def resume_step(run_name: str, step_id: str, data: dict) -> tuple[Run, AdvanceReport]:
+def resume_step(run_name: str, step_id: str, data: dict, loaded=None) -> tuple[Run, AdvanceReport]:
 	"""News for a step that waits (a document event, the end of a sub-flow). News that comes
 	too late (the step timed out, or went on with earlier news) does nothing."""
 
@@ -281,7 +285,7 @@ def resume_step(run_name: str, step_id: str, data: dict) -> tuple[Run, AdvanceRe
 			return report
 		return engine.complete(run, step_id, data, resume=True)
 
-	return _operate(run_name, operation)
+	return _operate(run_name, operation, loaded)
 
 
 def advance_run(run_name: str) -> tuple[Run, AdvanceReport]:

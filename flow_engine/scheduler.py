@@ -25,7 +25,7 @@ from datetime import timedelta
 import frappe
 from frappe.utils import now_datetime
 
-from flow_engine.adapters.store import update_row
+from flow_engine.adapters.store import load_pending, update_row
 from flow_engine.compat import is_write_conflict
 from flow_engine.runtime import RetryPolicy, StoreConflict
 from flow_engine.settings import get_settings
@@ -37,6 +37,9 @@ INFRASTRUCTURE_RETRY = RetryPolicy(
 MAX_EXTRA_WORKERS = 4
 # A row whose transaction collides with another worker's is run again at once up to this many times.
 CONFLICT_RETRIES = 5
+# A drain commits its rows in groups: at most this many rows, or this long, per transaction.
+GROUP_ROWS = 50
+GROUP_SECONDS = 0.25
 
 
 @dataclass
@@ -124,6 +127,7 @@ def drain(
 	started = time.monotonic()
 	deadline = started + budget
 	with _read_committed():
+		group = Group(stats)
 		while time.monotonic() < deadline:
 			names = _claim_retrying(batch_size, stats.worker, int(settings.lease_seconds), starts_only)
 			if not names:
@@ -132,10 +136,11 @@ def drain(
 			stats.claimed += len(names)
 			for index, name in enumerate(names):
 				if time.monotonic() >= deadline:
+					group.commit()
 					release(names[index:], stats.worker)
 					break
-				outcome = process(name, stats.worker)
-				setattr(stats, outcome, getattr(stats, outcome) + 1)
+				group.process(name)
+			group.commit()
 	forget()
 	stats.seconds = round(time.monotonic() - started, 3)
 	return stats
@@ -261,6 +266,95 @@ def release(names: list[str], worker: str) -> None:
 	frappe.db.commit()
 
 
+class Group:
+	"""A drain's rows, committed together: one transaction for up to GROUP_ROWS rows or
+	GROUP_SECONDS (a commit, with its flush to disk, costs more than a step's own statements).
+
+	Exactly once, whatever happens mid-group:
+	- A step's own failure is not an error here: the engine records it in the run (and schedules
+	  its retry) like any other outcome.
+	- Anything that raises out of a row (a deadlock with another worker, a lock timeout, an outage)
+	  rolls back the whole transaction: the group's rows are undone, their effects and their Flow
+	  Effect ledger rows with them, and run again one row per transaction (`process`, with its
+	  retries and failure accounting). A worker that dies mid-group leaves its rows `running`, their
+	  effects rolled back; another claim takes them when their lease expires.
+	- A step that reaches outside the database (a webhook, an SMS gateway:
+	  effects.mark_external_call) cannot be rolled back, so the group commits right after its row:
+	  only a crash between that call and the commit makes the call again (with the same
+	  Idempotency-Key header), as with one row per transaction.
+	- A step that commits by itself (nothing in flow_engine does) commits the group's earlier
+	  rows; run again after a rollback, they are found finished and counted as such.
+
+	Rows that simply completed are marked so in one UPDATE at the commit (their `executed_at` is
+	the group's commit time, at most GROUP_SECONDS after the step ran).
+	"""
+
+	def __init__(self, stats: DrainStats):
+		self.stats = stats
+		self.rows: list[str] = []
+		self.outcomes: list[str] = []
+		self.completed: list[str] = []  # rows to mark completed in one UPDATE at the commit
+		self.started = 0.0
+
+	def process(self, name: str) -> None:
+		if not self.rows:
+			self.started = time.monotonic()
+		frappe.local.flow_engine_external_call = False
+		# what dispatch deduplicates "per transaction" stays per row, as if each had its own
+		frappe.local.flags.flow_engine_queued = set()
+		try:
+			outcome = _row_work(name, self.stats.worker, {}, finish=self._finish)
+		except Exception:
+			self._run_alone([name])
+			return
+		self.rows.append(name)
+		self.outcomes.append(outcome)
+		if (
+			frappe.local.flow_engine_external_call
+			or len(self.rows) >= GROUP_ROWS
+			or time.monotonic() - self.started >= GROUP_SECONDS
+		):
+			self.commit()
+
+	def _finish(self, name: str, status: str, note: str | None = None, run_name: str | None = None) -> None:
+		if status == "completed" and note is None and run_name is None:
+			self.completed.append(name)  # the common case: one statement for the group
+		else:
+			_finish(name, status, note, run_name)
+
+	def commit(self) -> None:
+		if not self.rows:
+			return
+		try:
+			if self.completed:
+				frappe.db.sql(
+					"""update `tabFlow Step Pending` set status = 'completed', executed_at = %s,
+					lease_expires_at = null, last_error = null, modified = %s, modified_by = %s
+					where name in %s""",
+					(now_datetime(), now_datetime(), frappe.session.user, tuple(self.completed)),
+				)
+			frappe.db.commit()
+		except Exception:
+			self._run_alone([])
+			return
+		self._count(self.outcomes)
+		self.rows, self.outcomes, self.completed = [], [], []
+
+	def _run_alone(self, more: list[str]) -> None:
+		"""Roll the transaction back and run the group's rows (and `more`) again, one per
+		transaction."""
+		from flow_engine.throttle import forget
+
+		frappe.db.rollback()
+		forget()  # the throttle's shifts of this transaction were rolled back with it
+		redo, self.rows, self.outcomes, self.completed = [*self.rows, *more], [], [], []
+		self._count([process(row, self.stats.worker) for row in redo])
+
+	def _count(self, outcomes: list[str]) -> None:
+		for outcome in outcomes:
+			setattr(self.stats, outcome, getattr(self.stats, outcome) + 1)
+
+
 def process(name: str, worker: str) -> str:
 	"""Process one claimed row in its own transaction; returns the outcome for the stats.
 
@@ -268,48 +362,57 @@ def process(name: str, worker: str) -> str:
 	conflict under snapshot isolation) has been rolled back whole by the server: nothing of it
 	happened, so it is run again at once, a few times, before it counts as a failed attempt."""
 	for attempt in range(1, CONFLICT_RETRIES + 1):
-		row = frappe.db.sql(
-			"""select name, action, flow_run, step_id, status, claimed_by, retry_count, flow_template,
-			context_doctype, context_docname, trigger_event, context_snapshot, last_error, trigger_at
-			from `tabFlow Step Pending` where name = %s for update""",
-			(name,),
-			as_dict=True,
-		)
-		if not row or row[0].status != "running" or row[0].claimed_by != worker:
-			frappe.db.commit()
-			return "lost"  # another worker reclaimed it after our lease expired
-		row = row[0]
-		if row.retry_count >= INFRASTRUCTURE_RETRY.max_attempts:
-			_finish(name, "failed", row.last_error or "too many attempts")
-			frappe.db.commit()
-			return "failed"
+		seen: dict = {}
 		try:
-			status, note, run_name = _execute(row)
-			if status == "throttled":  # back in the queue, later (note: when), not an attempt
-				update_row(
-					"Flow Step Pending",
-					name,
-					{"status": "pending", "trigger_at": note, "claimed_by": None, "lease_expires_at": None},
-				)
-				frappe.db.commit()
-				return "throttled"
-			_finish(name, status, note, run_name)
+			outcome = _row_work(name, worker, seen)
 			frappe.db.commit()
-			return status if status in ("cancelled", "held") else "completed"
+			return outcome
 		except Exception as exc:
 			frappe.db.rollback()
 			if attempt < CONFLICT_RETRIES and _collided(exc):
 				time.sleep(random.uniform(0.005, 0.05) * attempt)
 				continue
-			return _record_failure(row, exc)
+			if "row" not in seen:
+				raise
+			return _record_failure(seen["row"], exc)
 	raise AssertionError("unreachable")
+
+
+# What a row this worker already finished says (a group that committed in a step, then run again).
+_FINISHED = {"completed": "completed", "cancelled": "cancelled", "held": "held", "failed": "failed"}
+
+
+def _row_work(name: str, worker: str, seen: dict, finish=None) -> str:
+	"""A claimed row's work in the open transaction (no commit): its outcome for the stats.
+	`finish`: how the row is marked done (default `_finish`, at once)."""
+	finish = finish or _finish
+	row, run_row = load_pending(name)  # the row and its run, locked, in one statement
+	if row is None or row.status != "running" or row.claimed_by != worker:
+		if row is not None and row.claimed_by == worker and row.status in _FINISHED:
+			return _FINISHED[row.status]
+		return "lost"  # another worker reclaimed it after our lease expired
+	seen["row"] = row
+	if row.retry_count >= INFRASTRUCTURE_RETRY.max_attempts:
+		_finish(name, "failed", row.last_error or "too many attempts")
+		return "failed"
+	status, note, run_name = _execute(row, run_row)
+	if status == "throttled":  # back in the queue, later (note: when), not an attempt
+		update_row(
+			"Flow Step Pending",
+			name,
+			{"status": "pending", "trigger_at": note, "claimed_by": None, "lease_expires_at": None},
+		)
+		return "throttled"
+	finish(name, status, note, run_name)
+	return status if status in ("cancelled", "held") else "completed"
 
 
 def _collided(exc: BaseException) -> bool:
 	return isinstance(exc, StoreConflict) or is_write_conflict(exc)
 
 
-def _execute(row) -> tuple[str, str | None, str | None]:
+def _execute(row, run_row=None) -> tuple[str, str | None, str | None]:
+	"""`run_row`: the run's row, already read and locked with the queue row (None: read it)."""
 	from flow_engine import runs
 
 	if row.action == "start":
@@ -341,12 +444,14 @@ def _execute(row) -> tuple[str, str | None, str | None]:
 	if row.action == "resume":
 		import json
 
-		run, report = runs.resume_step(row.flow_run, row.step_id, json.loads(row.context_snapshot or "{}"))
+		run, report = runs.resume_step(
+			row.flow_run, row.step_id, json.loads(row.context_snapshot or "{}"), loaded=run_row
+		)
 		if run.status == "paused":
 			return "held", None, None  # given back (pending) when the run resumes
 		return "completed", report.note, None
 	due = row.trigger_at.isoformat() if row.trigger_at else None
-	run, report = runs.fire_step(row.flow_run, row.step_id, force=True, due=due)
+	run, report = runs.fire_step(row.flow_run, row.step_id, force=True, due=due, loaded=run_row)
 	if run.status == "paused":
 		return "held", None, None
 	if report.note and run.status in ("failed", "cancelled"):
@@ -361,7 +466,7 @@ def _finish(name: str, status: str, note: str | None = None, run_name: str | Non
 	update_row("Flow Step Pending", name, values)
 
 
-def _record_failure(row, exc: Exception) -> str:
+def _record_failure(row, exc: Exception, *, commit: bool = True) -> str:
 	attempts = int(row.retry_count or 0) + 1
 	error = f"{type(exc).__name__}: {exc}"[:1000]
 	if attempts >= INFRASTRUCTURE_RETRY.max_attempts:
@@ -379,7 +484,8 @@ def _record_failure(row, exc: Exception) -> str:
 		}
 		outcome = "retried"
 	update_row("Flow Step Pending", row.name, values)
-	frappe.db.commit()
+	if commit:
+		frappe.db.commit()
 	if outcome == "failed":
 		frappe.log_error(title=f"flow_engine: pending row {row.name} failed", message=error)
 	return outcome

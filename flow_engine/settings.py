@@ -57,4 +57,10 @@ def default_retry_policy(settings=None) -> dict:
 
 
 def retry_policy(settings=None) -> RetryPolicy:
-	return RetryPolicy().merged(default_retry_policy(settings))
+	settings = settings or get_settings()
+	cached = getattr(frappe.local, "flow_engine_retry_policy", None)
+	if cached is not None and cached[0] is settings:  # one per settings read (the scheduler: per step)
+		return cached[1]
+	policy = RetryPolicy().merged(default_retry_policy(settings))
+	frappe.local.flow_engine_retry_policy = (settings, policy)
+	return policy

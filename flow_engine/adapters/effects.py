@@ -433,6 +433,7 @@ class FrappeEffects:
 	def http_request(self, method, url, *, body, headers, idempotency_key, timeout) -> dict:
 		def perform():
 			limit = float(self.settings.webhook_timeout_seconds or 10)
+			mark_external_call()
 			return net.request(
 				method,
 				url,
@@ -453,6 +454,12 @@ class FrappeEffects:
 
 def _(text: str) -> str:
 	return frappe._(text)
+
+
+def mark_external_call() -> None:
+	"""Before a step reaches outside the database (HTTP), which no rollback undoes: the scheduler
+	then commits its group of rows right after this one (scheduler.Group)."""
+	frappe.local.flow_engine_external_call = True
 
 
 def _require_doctype(doctype: str) -> None:
@@ -630,6 +637,7 @@ def _send_sms(recipients: list[str], body: str, timeout: float) -> dict:
 			kwargs["data"] = params
 		else:
 			kwargs["params"] = params
+		mark_external_call()
 		try:
 			response = requests.request(
 				"POST" if settings.use_post else "GET", settings.sms_gateway_url, **kwargs

@@ -17,7 +17,8 @@ from datetime import datetime
 import frappe
 from frappe.utils import now_datetime
 
-from flow_engine.runtime import AdvanceReport, Run
+from flow_engine.runtime import AdvanceReport, Run, registry
+from flow_engine.runtime.compiled import CompiledDefinitions
 
 RUN_COLUMNS = (
 	"name",
@@ -63,12 +64,17 @@ def load_run(name: str, *, for_update: bool = False) -> tuple[Run, frappe._dict]
 	return run_from_row(row), row
 
 
+# One per process: every run of a template version holds the same snapshot, compiled once.
+DEFINITIONS = CompiledDefinitions(registry)
+
+
 def run_from_row(row) -> Run:
 	"""The runtime's Run from a Flow Run row holding the RUN_COLUMNS."""
 	state = json.loads(row.run_state or "{}")
-	return Run(
+	definition, compiled = DEFINITIONS.get(row.definition_snapshot or "{}")
+	run = Run(
 		name=row.name,
-		definition=json.loads(row.definition_snapshot or "{}"),
+		definition=definition,
 		status=row.status,
 		steps=json.loads(row.step_state or "{}"),
 		variables=json.loads(row.variables or "{}"),
@@ -78,6 +84,44 @@ def run_from_row(row) -> Run:
 		completed_at=state.get("completed_at"),
 		error=row.error,
 	)
+	run._compiled = compiled
+	return run
+
+
+PENDING_READ = (
+	"action",
+	"flow_run",
+	"step_id",
+	"status",
+	"claimed_by",
+	"retry_count",
+	"flow_template",
+	"context_doctype",
+	"context_docname",
+	"trigger_event",
+	"context_snapshot",
+	"last_error",
+	"trigger_at",
+)
+# One JSON column rather than 25: the Python MySQL driver (v15) spends about 20 µs per column of
+# every result set on its description, more than the query itself (benchmarks/README.md).
+_PENDING_WITH_RUN = (
+	"select json_object({}) from `tabFlow Step Pending` p left join `tabFlow Run` r on r.name = p.flow_run"
+	" where p.name = %s for update"
+).format(", ".join([f"'{c}', p.`{c}`" for c in PENDING_READ] + [f"'run_{c}', r.`{c}`" for c in RUN_COLUMNS]))
+
+
+def load_pending(name: str) -> tuple[frappe._dict | None, frappe._dict | None]:
+	"""A queue row and its run's row, both locked, in one statement (the scheduler's per-step read):
+	(None, None) when the row is gone, (row, None) when it has no run (a start) or the run is gone."""
+	rows = frappe.db.sql(_PENDING_WITH_RUN, (name,))
+	if not rows:
+		return None, None
+	values = json.loads(rows[0][0])
+	row = frappe._dict({c: values[c] for c in PENDING_READ}, name=name)
+	row.trigger_at = _datetime(row.trigger_at)
+	run_row = frappe._dict({c: values[f"run_{c}"] for c in RUN_COLUMNS})
+	return row, (run_row if run_row.name else None)
 
 
 def _run_values(run: Run) -> dict:

@@ -152,6 +152,9 @@ class KindRegistry:
 	def __init__(self, kinds: Iterable[KindSpec] = (), catalogs: Iterable[CatalogSpec] = ()):
 		self._kinds: dict[str, KindSpec] = {}
 		self._catalogs: dict[str, CatalogSpec] = {}
+		# moves on with every change, so that definitions compiled against the registry as it was
+		# are compiled again (runtime.compiled.CompiledDefinitions)
+		self.generation = 0
 		for spec in kinds:
 			self.register(spec)
 		for catalog in catalogs:
@@ -167,6 +170,7 @@ class KindRegistry:
 		if spec.name in self._catalogs and not replace and self._catalogs[spec.name] != spec:
 			raise ValueError(f"catalog {spec.name!r} is already registered")
 		self._catalogs[spec.name] = spec
+		self.generation += 1
 		return spec
 
 	def catalog_kinds(self, name: str | None) -> list[str] | None:
@@ -196,6 +200,7 @@ class KindRegistry:
 		if spec.name in self._kinds and not replace:
 			raise ValueError(f"kind {spec.name!r} is already registered")
 		self._kinds[spec.name] = spec
+		self.generation += 1
 		return spec
 
 	def get(self, name: str) -> KindSpec | None:
