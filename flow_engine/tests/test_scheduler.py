@@ -2,12 +2,13 @@
 
 import json
 from datetime import timedelta
+from unittest.mock import patch
 
 import frappe
 from frappe.utils import add_days, get_datetime, now_datetime, nowdate
 
 from flow_engine import runs
-from flow_engine.scheduler import INFRASTRUCTURE_RETRY, claim, drain, process, worker_id
+from flow_engine.scheduler import INFRASTRUCTURE_RETRY, Group, claim, drain, process, worker_id
 from flow_engine.tests.utils import FlowTestCase, created_here, make_template, run_steps, statuses, wipe_runs
 
 DELAYED = [
@@ -244,3 +245,82 @@ class TestScheduler(FlowTestCase):
 			frappe.db.commit()
 		self.assertEqual(frappe.db.count("Dispatch Job", {"flow_run": run.name}), 1)
 		self.assertEqual(len(run_steps(run.name)["job"]["attempts"]), 1)
+
+	def due_rows(self, steps_by_run: list[list[dict]]) -> tuple[list[str], object]:
+		"""One run per list of steps, each with one due row, due one second apart in that order."""
+		names = []
+		for steps in steps_by_run:
+			run, _report = runs.start_run(make_template(f"group {len(names)}", steps))
+			names.append(self.pending(run.name)[0].name)
+		base = now_datetime() + timedelta(hours=3)
+		for offset, name in enumerate(names):
+			frappe.db.set_value("Flow Step Pending", name, "trigger_at", base + timedelta(seconds=offset))
+		frappe.db.commit()
+		return names, base + timedelta(seconds=len(names))
+
+	def test_a_drain_commits_right_after_a_step_that_calls_outside_the_database(self):
+		job = {
+			"id": "job",
+			"kind": "dispatch_job",
+			"trigger": {"type": "after_delay", "delay_hours": 1},
+			"payload": {"subject": "group of {{run.name}}"},
+		}
+		hook = {
+			"id": "hook",
+			"kind": "webhook",
+			"trigger": {"type": "after_delay", "delay_hours": 1},
+			"payload": {"url": "http://127.0.0.1:9/nothing-listens-here", "method": "POST"},
+			"retry": {"max_attempts": 1},
+		}
+		frappe.db.set_single_value("Flow Settings", "webhook_allow_list", "127.0.0.1")
+		from flow_engine.settings import clear_settings_cache
+
+		clear_settings_cache()
+		self.addCleanup(clear_settings_cache)
+		self.addCleanup(frappe.db.commit)
+		self.addCleanup(frappe.db.set_single_value, "Flow Settings", "webhook_allow_list", "")
+		names, due = self.due_rows([[job], [hook], [job], [job]])
+		commits = []
+		real = Group.commit
+
+		def recording(group):
+			commits.append(list(group.rows))
+			real(group)
+
+		with patch.object(Group, "commit", recording), self.freeze_time(due):
+			stats = drain(budget_seconds=30)
+		self.assertEqual((stats.claimed, stats.completed), (4, 4))
+		# the webhook's row ends its group; the rest commit together at the end of the batch
+		self.assertEqual([rows for rows in commits if rows], [names[:2], names[2:]])
+
+	def test_a_row_that_raises_sends_its_group_back_to_one_row_per_transaction(self):
+		job = {
+			"id": "job",
+			"kind": "dispatch_job",
+			"trigger": {"type": "after_delay", "delay_hours": 1},
+			"payload": {"subject": "group of {{run.name}}"},
+		}
+		names, due = self.due_rows([[job], [job], [job]])
+		real = runs.fire_step
+		failing = frappe.db.get_value("Flow Step Pending", names[1], "flow_run")
+
+		def fire_or_fail(run_name, step_id, **kwargs):
+			answer = real(run_name, step_id, **kwargs)
+			if run_name == failing:  # after the step's document was written: it must go too
+				raise frappe.QueryTimeoutError("Lock wait timeout exceeded")
+			return answer
+
+		with patch("flow_engine.runs.fire_step", fire_or_fail), self.freeze_time(due):
+			stats = drain(budget_seconds=30)
+		self.assertEqual((stats.claimed, stats.completed, stats.retried), (3, 2, 1))
+		rows = {
+			name: frappe.db.get_value("Flow Step Pending", name, ["status", "retry_count"], as_dict=True)
+			for name in names
+		}
+		self.assertEqual(rows[names[0]].status, "completed")
+		self.assertEqual((rows[names[1]].status, rows[names[1]].retry_count), ("pending", 1))
+		self.assertEqual(rows[names[2]].status, "completed")
+		# one document per completed step: the rolled-back group's were undone, then made once
+		run_names = [frappe.db.get_value("Flow Step Pending", name, "flow_run") for name in names]
+		self.assertEqual([frappe.db.count("Dispatch Job", {"flow_run": run}) for run in run_names], [1, 0, 1])
+		self.assertEqual([frappe.db.count("Flow Effect", {"flow_run": run}) for run in run_names], [1, 0, 1])
