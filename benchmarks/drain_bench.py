@@ -37,28 +37,65 @@ from datetime import timedelta
 import _common as c
 
 TEMPLATE = "drain"
-STEPS = [
-	{"id": "now", "kind": "wait"},
-	{
-		"id": "later",
-		"kind": "wait",
-		"depends_on": ["now"],
-		"trigger": {"type": "after_delay", "delay_hours": 1},
-	},
-]
+NOTE = f"{c.BENCH_PREFIX}note"
+# --kind: what the fired step does (`wait`: nothing), and the same side effect done directly for
+# the floor it is measured against (--kind other than wait adds that floor to the run).
+KINDS = {
+	"wait": ("wait", {}),
+	"notify_in_app": ("notify", {"channel": "in_app", "to": "Administrator", "subject": NOTE, "body": "b"}),
+	"notify_email": (
+		"notify",
+		{"channel": "email", "to": "bench-flow@example.com", "subject": NOTE, "body": "b"},
+	),
+	"create_document": ("create_document", {"doctype": "ToDo", "values": {"description": NOTE}}),
+	"dispatch_job": ("dispatch_job", {"subject": NOTE}),
+}
+
+
+def steps_of(kind: str) -> list[dict]:
+	step_kind, payload = KINDS[kind]
+	later = {"id": "later", "kind": step_kind, "depends_on": ["now"]}
+	later["trigger"] = {"type": "after_delay", "delay_hours": 1}
+	if payload:
+		later["payload"] = payload
+	return [{"id": "now", "kind": "wait"}, later]
+
+
+def direct_effect(kind: str) -> None:
+	"""The side effect of a `kind` step, done as a developer would without flow_engine."""
+	import frappe
+
+	if kind == "notify_in_app":
+		frappe.get_doc(
+			{
+				"doctype": "Notification Log",
+				"for_user": "Administrator",
+				"from_user": "Administrator",
+				"type": "Alert",
+				"subject": NOTE,
+				"email_content": "b",
+			}
+		).insert(ignore_permissions=True)
+	elif kind == "notify_email":
+		frappe.sendmail(recipients=["bench-flow@example.com"], subject=NOTE, message="b", delayed=True)
+	elif kind == "create_document":
+		frappe.get_doc({"doctype": "ToDo", "description": NOTE}).insert(ignore_permissions=True)
+	elif kind == "dispatch_job":
+		frappe.get_doc({"doctype": "Dispatch Job", "subject": NOTE}).insert(ignore_permissions=True)
 
 
 # --- the backlog ----------------------------------------------------------------------------------
 
 
-def template_name() -> str:
+def template_name(kind: str = "wait") -> str:
 	import frappe
 
-	name = frappe.db.get_value("Flow Template", {"template_name": f"{c.BENCH_PREFIX}{TEMPLATE}"})
-	return name or c.make_template(TEMPLATE, STEPS)
+	title = TEMPLATE if kind == "wait" else f"{TEMPLATE} {kind}"
+	name = frappe.db.get_value("Flow Template", {"template_name": f"{c.BENCH_PREFIX}{title}"})
+	return name or c.make_template(title, steps_of(kind))
 
 
-def make_backlog(count: int, with_doc: bool) -> tuple[str, float]:
+def make_backlog(count: int, with_doc: bool, kind: str = "wait") -> tuple[str, float]:
 	"""`count` running Flow Runs with one due pending `fire` row each; returns (template, seconds)."""
 	import frappe
 	from frappe.utils import now_datetime
@@ -67,7 +104,7 @@ def make_backlog(count: int, with_doc: bool) -> tuple[str, float]:
 	from flow_engine.adapters.store import pending_name, reserve_names
 
 	started = time.perf_counter()
-	template = template_name()
+	template = template_name(kind)
 	todo = None
 	if with_doc:
 		todo = frappe.get_doc({"doctype": "ToDo", "description": f"{c.BENCH_PREFIX}drain reference"})
@@ -124,6 +161,17 @@ def cleanup(with_doc_too: bool = True) -> None:
 	c.delete_bench_runs()
 	if with_doc_too:
 		frappe.db.sql("delete from `tabToDo` where description like %s", (f"{c.BENCH_PREFIX}%",))
+	# what --kind steps and their floor made
+	frappe.db.sql("delete from `tabNotification Log` where subject = %s", (NOTE,))
+	frappe.db.sql("delete from `tabDispatch Job` where subject = %s", (NOTE,))
+	mails = frappe.db.sql_list(
+		"""select q.name from `tabEmail Queue` q join `tabEmail Queue Recipient` r on r.parent = q.name
+		where r.recipient = 'bench-flow@example.com'"""
+	)
+	for start in range(0, len(mails), 1000):
+		chunk = tuple(mails[start : start + 1000])
+		frappe.db.sql("delete from `tabEmail Queue Recipient` where parent in %s", (chunk,))
+		frappe.db.sql("delete from `tabEmail Queue` where name in %s", (chunk,))
 	frappe.db.commit()
 
 
@@ -162,8 +210,9 @@ def worker(args) -> None:
 		profiler.start()
 	with c.Calls() as calls:
 		t0 = time.time()
-		if args.mode == "floor":
-			done = floor_drain(batch_size, int(settings.lease_seconds))
+		if args.mode in ("floor", "floor_effect"):
+			effect = args.kind if args.mode == "floor_effect" else None
+			done = floor_drain(batch_size, int(settings.lease_seconds), effect)
 			stats = {"completed": done, "claimed": done}
 		else:
 			stats = drain_until_empty(scheduler, args.budget, batch_size)
@@ -220,9 +269,10 @@ def drain_until_empty(scheduler, budget: float, batch_size: int) -> dict:
 	return total
 
 
-def floor_drain(batch_size: int, lease: int) -> int:
+def floor_drain(batch_size: int, lease: int, effect: str | None = None) -> int:
 	"""The least a claimed row needs: one UPDATE marking it completed, and a commit (one transaction
-	per row, as a worker that keeps no group of rows open would do)."""
+	per row, as a worker that keeps no group of rows open would do); with `effect`, the same side
+	effect as the step's, done directly, in that transaction."""
 	import frappe
 	from frappe.utils import now_datetime
 
@@ -235,6 +285,8 @@ def floor_drain(batch_size: int, lease: int) -> int:
 		if not names:
 			return done
 		for name in names:
+			if effect:
+				direct_effect(effect)
 			frappe.db.sql(
 				"""update `tabFlow Step Pending` set status = 'completed', executed_at = %s,
 				lease_expires_at = null where name = %s""",
@@ -260,6 +312,8 @@ def run_workers(args, procs: int, mode: str, experiment: str = "") -> list[dict]
 		str(start_at),
 		"--budget",
 		str(args.budget),
+		"--kind",
+		args.kind,
 	]
 	if args.batch_size:
 		command += ["--batch-size", str(args.batch_size)]
@@ -304,7 +358,7 @@ def summarize(label: str, backlog: int, results: list[dict], status: dict) -> di
 	per = max(completed, 1)
 	growth = [(r["maxrss_kb"] - r["rss_start_kb"]) / 1024 for r in results]
 	print(
-		f"{label:<6} {backlog:>7} {len(results):>5} {completed:>9} {wall:8.1f} {rate:8.1f}"
+		f"{label[:6]:<6} {backlog:>7} {len(results):>5} {completed:>9} {wall:8.1f} {rate:8.1f}"
 		f" {queries / per:7.2f} {sum(writes.values()) / per:7.2f} {redis / per:6.2f}"
 		f" {max(r['rss_start_kb'] for r in results) / 1024:7.1f} {max(growth):8.1f}"
 		+ (
@@ -348,6 +402,12 @@ def main() -> None:
 	p.add_argument("--batch-size", type=int, default=0, help="default: Flow Settings batch_size")
 	p.add_argument("--budget", type=float, default=3600.0, help="drain's time budget, seconds")
 	p.add_argument("--with-doc", action="store_true", help="every run references a ToDo")
+	p.add_argument(
+		"--kind",
+		default="wait",
+		choices=sorted(KINDS),
+		help="what the fired step does; other than wait: also a floor doing the same effect directly",
+	)
 	p.add_argument("--tracemalloc", action="store_true", help="also Python's traced peak (slower)")
 	p.add_argument(
 		"--experiment", default="", help="apply proposed changes from experiments.py (comma-separated)"
@@ -358,7 +418,7 @@ def main() -> None:
 		help="A/B runs: experiment sets separated by ';' ('none' = the code as it is), interleaved"
 		" --repeat times on each backlog and process count",
 	)
-	p.add_argument("--repeat", type=int, default=1, help="with --variants: rounds")
+	p.add_argument("--repeat", type=int, default=1, help="rounds (floors and drains interleaved)")
 	p.add_argument(
 		"--profile", default="", help="PATH: pyinstrument profile of each process to PATH.<pid>.txt"
 	)
@@ -395,17 +455,20 @@ def main() -> None:
 	)
 	try:
 		plan = []
-		if args.floor:
-			plan.append(("floor", args.floor, 1))
 		variants = [v.strip() for v in args.variants.split(";") if v.strip()] or [args.experiment or "none"]
-		for _round in range(args.repeat if args.variants else 1):
+		for _round in range(args.repeat):
+			# the floors in every round, beside the drains they are compared with
+			if args.floor:
+				plan.append(("floor", args.floor, 1))
+				if args.kind != "wait":
+					plan.append(("floor_effect", args.floor, 1))
 			for backlog in [int(x) for x in args.backlogs.split(",") if x]:
 				for procs in [int(x) for x in args.procs.split(",") if x]:
 					for variant in variants:
 						plan.append(("drain", backlog, procs, "" if variant == "none" else variant))
 		for mode, backlog, procs, *rest in plan:
 			experiment = rest[0] if rest else ""
-			template, seconds = make_backlog(backlog, args.with_doc)
+			template, seconds = make_backlog(backlog, args.with_doc, args.kind)
 			deadlocks_before = innodb_deadlocks()
 			print(
 				f"\n{backlog} due rows created in {seconds:.1f} s; {procs} process(es), {mode}"
@@ -432,11 +495,35 @@ def main() -> None:
 		if s["label"] == "drain" and s["rate"]:
 			extra = f", 100,000 at this rate: {100_000 / s['rate'] / 60:.1f} min"
 		print(
-			f"  {s['label']:<5} backlog {s['backlog']:>6}, {s['procs']} proc: {s['rate']:7.1f} steps/s,"
+			f"  {s['label']:<12} backlog {s['backlog']:>6}, {s['procs']} proc: {s['rate']:7.1f} steps/s,"
 			f" wall {s['wall']:.1f} s, peak growth {s['growth']:.1f} MB{extra}"
 			+ (f"  [{s['variant']}]" if args.variants or args.experiment else "")
 			+ f"  (load {s['load']:.1f})"
 		)
+	floors = {
+		label: c.median([s["rate"] for s in summary if s["label"] == label])
+		for label in ("floor", "floor_effect")
+		if any(s["label"] == label for s in summary)
+	}
+	if floors:
+		base = "floor_effect" if "floor_effect" in floors else "floor"
+		print(
+			f"\nagainst the floor ({base}: median {floors[base]:.1f} rows/s"
+			+ (f"; without the effect {floors['floor']:.1f}" if base == "floor_effect" else "")
+			+ f"; kind {args.kind}):"
+		)
+		keys = sorted({(s["backlog"], s["procs"], s["variant"]) for s in summary if s["label"] == "drain"})
+		for backlog, procs, variant in keys:
+			rates = [
+				s["rate"]
+				for s in summary
+				if s["label"] == "drain"
+				and (s["backlog"], s["procs"], s["variant"]) == (backlog, procs, variant)
+			]
+			print(
+				f"  drain backlog {backlog}, {procs} proc [{variant}]: median {c.median(rates):.1f} steps/s"
+				f" = {c.median(rates) / floors[base]:.2f} of the floor (runs: {', '.join(f'{r:.0f}' for r in rates)})"
+			)
 	if args.variants:
 		print("\nmedian steps/s per variant (interleaved rounds):")
 		keys = sorted({(s["backlog"], s["procs"], s["variant"]) for s in summary if s["label"] == "drain"})

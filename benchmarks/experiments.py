@@ -4,13 +4,10 @@ save_bench.py --experiment …).
 
 They are measurements, not part of flow_engine:
 
-    before       the drain path as it was before commit d2f4616 (load_run through frappe.db.get_value
-                 with 11 fields, save_run and the row's finish through frappe.db.set_value plus a
-                 read-back of `modified` for the realtime message, the claim in REPEATABLE READ):
-                 the same-run baseline for the figures of the changes that were applied
-    def_cache    proposed, not applied: the compiled definition of a run's snapshot cached per
-                 process (keyed by the snapshot text), instead of validating the snapshot again on
-                 every step
+    session4     the drain path as it was before the speed work of issue #13 (commit f4276a7): one
+                 transaction per row, the queue row and the run read by two statements of 14 and
+                 11 columns, the run's snapshot compiled again on every step. The same-run
+                 baseline for the gain of those changes
     lazy_dispatch  proposed, not applied: dispatch._dispatch evaluates `when` and trigger
                  conditions on the few document fields they name (JsonLogic `var` paths) and
                  serializes the whole document (doc_data) only for a template that matches
@@ -20,7 +17,7 @@ from __future__ import annotations
 
 import json
 
-EXPERIMENTS = ("before", "def_cache", "lazy_dispatch")
+EXPERIMENTS = ("session4", "lazy_dispatch")
 
 
 def apply(names: list[str]) -> list[str]:
@@ -36,72 +33,30 @@ def apply(names: list[str]) -> list[str]:
 	return applied
 
 
-def _apply_before() -> None:
+def _apply_session4() -> None:
 	import frappe
-	from frappe.utils import now_datetime
 
-	from flow_engine import runs, scheduler
+	from flow_engine import scheduler
 	from flow_engine.adapters import store
 
-	def load_run(name: str, *, for_update: bool = False):
-		row = frappe.db.get_value("Flow Run", name, store.RUN_COLUMNS, as_dict=True, for_update=for_update)
-		if not row:
-			raise frappe.DoesNotExistError(frappe._("Flow Run {0} not found").format(name))
-		return store.run_from_row(row), row
+	scheduler.GROUP_ROWS = 1  # a commit after every row
 
-	def save_run(run, report) -> None:
-		frappe.db.set_value("Flow Run", run.name, store._run_values(run))
-		store.write_schedule(run, report)
-		frappe.publish_realtime(
-			"doc_update",
-			{
-				"doctype": "Flow Run",
-				"name": run.name,
-				"modified": str(frappe.db.get_value("Flow Run", run.name, "modified")),
-			},
-			doctype="Flow Run",
-			docname=run.name,
-			after_commit=True,
+	def load_pending(name: str):
+		rows = frappe.db.sql(
+			"""select name, action, flow_run, step_id, status, claimed_by, retry_count, flow_template,
+			context_doctype, context_docname, trigger_event, context_snapshot, last_error, trigger_at
+			from `tabFlow Step Pending` where name = %s for update""",
+			(name,),
+			as_dict=True,
 		)
+		return (rows[0], None) if rows else (None, None)  # the run: read again by runs._operate
 
-	def _finish(name, status, note=None, run_name=None) -> None:
-		values = {
-			"status": status,
-			"executed_at": now_datetime(),
-			"lease_expires_at": None,
-			"last_error": note,
-		}
-		if run_name:
-			values["flow_run"] = run_name
-		frappe.db.set_value("Flow Step Pending", name, values, update_modified=True)
+	class Uncompiled:
+		def get(self, text):
+			return json.loads(text or "{}"), None  # the engine compiles the snapshot on every step
 
-	def claim(batch_size, worker, lease_seconds, *, starts_only=False):
-		return scheduler._claim(batch_size, worker, lease_seconds, starts_only)
-
-	store.load_run = runs.load_run = load_run
-	store.save_run = runs.save_run = save_run
-	scheduler._finish = _finish
-	scheduler.claim = claim
-
-
-def _apply_def_cache() -> None:
-	from flow_engine.runtime import engine as engine_module
-
-	cache: dict = {}
-	original = engine_module.Engine.definition_of
-
-	def definition_of(self, run):
-		if run._compiled is None:
-			key = json.dumps(run.definition, sort_keys=True, separators=(",", ":"))
-			compiled = cache.get(key)
-			if compiled is None:
-				if len(cache) > 256:
-					cache.clear()
-				compiled = cache[key] = original(self, run)
-			run._compiled = compiled
-		return run._compiled
-
-	engine_module.Engine.definition_of = definition_of
+	scheduler.load_pending = load_pending
+	store.DEFINITIONS = Uncompiled()
 
 
 def _var_paths(rule, out: set) -> set:

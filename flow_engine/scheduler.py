@@ -274,10 +274,12 @@ class Group:
 	- A step's own failure is not an error here: the engine records it in the run (and schedules
 	  its retry) like any other outcome.
 	- Anything that raises out of a row (a deadlock with another worker, a lock timeout, an outage)
-	  rolls back the whole transaction: the group's rows are undone, their effects and their Flow
-	  Effect ledger rows with them, and run again one row per transaction (`process`, with its
-	  retries and failure accounting). A worker that dies mid-group leaves its rows `running`, their
-	  effects rolled back; another claim takes them when their lease expires.
+	  rolls back the whole transaction: the group's earlier rows are undone, their effects and their
+	  Flow Effect ledger rows with them, and run again one row per transaction (`process`). For the
+	  row that raised this was an attempt, counted as it would be alone: a collision is repeated at
+	  once (CONFLICT_RETRIES in all), another error is recorded and retried later with backoff.
+	  A worker that dies mid-group leaves its rows `running`, their effects rolled back; another
+	  claim takes them when their lease expires.
 	- A step that reaches outside the database (a webhook, an SMS gateway:
 	  effects.mark_external_call) cannot be rolled back, so the group commits right after its row:
 	  only a crash between that call and the commit makes the call again (with the same
@@ -302,10 +304,17 @@ class Group:
 		frappe.local.flow_engine_external_call = False
 		# what dispatch deduplicates "per transaction" stays per row, as if each had its own
 		frappe.local.flags.flow_engine_queued = set()
+		seen: dict = {}
 		try:
-			outcome = _row_work(name, self.stats.worker, {}, finish=self._finish)
-		except Exception:
-			self._run_alone([name])
+			outcome = _row_work(name, self.stats.worker, seen, finish=self._finish)
+		except Exception as exc:
+			self._run_alone()
+			if _collided(exc):  # that was its first attempt: the rest, alone
+				self._count([process(name, self.stats.worker, tried=1)])
+			elif "row" in seen:  # an attempt that failed, as it would have alone
+				self._count([_record_failure(seen["row"], exc)])
+			else:
+				self._count([process(name, self.stats.worker)])
 			return
 		self.rows.append(name)
 		self.outcomes.append(outcome)
@@ -335,19 +344,18 @@ class Group:
 				)
 			frappe.db.commit()
 		except Exception:
-			self._run_alone([])
+			self._run_alone()
 			return
 		self._count(self.outcomes)
 		self.rows, self.outcomes, self.completed = [], [], []
 
-	def _run_alone(self, more: list[str]) -> None:
-		"""Roll the transaction back and run the group's rows (and `more`) again, one per
-		transaction."""
+	def _run_alone(self) -> None:
+		"""Roll the transaction back and run the group's rows again, one per transaction."""
 		from flow_engine.throttle import forget
 
 		frappe.db.rollback()
 		forget()  # the throttle's shifts of this transaction were rolled back with it
-		redo, self.rows, self.outcomes, self.completed = [*self.rows, *more], [], [], []
+		redo, self.rows, self.outcomes, self.completed = self.rows, [], [], []
 		self._count([process(row, self.stats.worker) for row in redo])
 
 	def _count(self, outcomes: list[str]) -> None:
@@ -355,13 +363,14 @@ class Group:
 			setattr(self.stats, outcome, getattr(self.stats, outcome) + 1)
 
 
-def process(name: str, worker: str) -> str:
+def process(name: str, worker: str, *, tried: int = 0) -> str:
 	"""Process one claimed row in its own transaction; returns the outcome for the stats.
 
 	A transaction that collides with another worker's (a deadlock; on MariaDB 11, also a write
 	conflict under snapshot isolation) has been rolled back whole by the server: nothing of it
-	happened, so it is run again at once, a few times, before it counts as a failed attempt."""
-	for attempt in range(1, CONFLICT_RETRIES + 1):
+	happened, so it is run again at once, a few times, before it counts as a failed attempt
+	(`tried`: how many of those times were spent already, in a group that collided)."""
+	for attempt in range(1 + tried, CONFLICT_RETRIES + 1):
 		seen: dict = {}
 		try:
 			outcome = _row_work(name, worker, seen)
