@@ -61,8 +61,9 @@ def steps_of(kind: str) -> list[dict]:
 	return [{"id": "now", "kind": "wait"}, later]
 
 
-def direct_effect(kind: str) -> None:
-	"""The side effect of a `kind` step, done as a developer would without flow_engine."""
+def direct_effect(kind: str, flow_run: str | None) -> None:
+	"""The side effect of a `kind` step, done as a developer would without flow_engine: the same
+	document (a Dispatch Job links to its run, as the step's does)."""
 	import frappe
 
 	if kind == "notify_in_app":
@@ -81,7 +82,9 @@ def direct_effect(kind: str) -> None:
 	elif kind == "create_document":
 		frappe.get_doc({"doctype": "ToDo", "description": NOTE}).insert(ignore_permissions=True)
 	elif kind == "dispatch_job":
-		frappe.get_doc({"doctype": "Dispatch Job", "subject": NOTE}).insert(ignore_permissions=True)
+		frappe.get_doc({"doctype": "Dispatch Job", "subject": NOTE, "flow_run": flow_run}).insert(
+			ignore_permissions=True
+		)
 
 
 # --- the backlog ----------------------------------------------------------------------------------
@@ -284,9 +287,17 @@ def floor_drain(batch_size: int, lease: int, effect: str | None = None) -> int:
 		names = claim(batch_size, me, lease)
 		if not names:
 			return done
+		names = tuple(names)
+		runs_of = (
+			dict(
+				frappe.db.sql("select name, flow_run from `tabFlow Step Pending` where name in %s", (names,))
+			)
+			if effect
+			else {}
+		)
 		for name in names:
 			if effect:
-				direct_effect(effect)
+				direct_effect(effect, runs_of.get(name))
 			frappe.db.sql(
 				"""update `tabFlow Step Pending` set status = 'completed', executed_at = %s,
 				lease_expires_at = null where name = %s""",

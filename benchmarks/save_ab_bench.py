@@ -1,0 +1,123 @@
+"""Saves end to end: flow_engine's hook against a no-op put in its place, with the harness's A/A.
+
+    cd ~/frappe-bench/sites && ../env/bin/python ../apps/flow_engine/benchmarks/save_ab_bench.py --site SITE
+        [--samples 400] [--doctype ToDo] [--false-templates 0,5]
+
+Each sample is one `insert()` of a new document, as a new request (frappe.local's request
+caches emptied, as frappe.init does), then rolled back. Samples are taken in pairs in a random
+order, so that both sides see the same moments of a shared machine:
+
+    A/B   the real `flow_engine.dispatch.on_document_event` against a function that does nothing
+          put in its place (Frappe still resolves and calls a handler for every event: what is
+          compared is flow_engine's own work, wherever it happens)
+    A/A   the real hook against itself: the harness's own noise, printed beside the A/B figure
+
+Both run with no active template on the doctype and with `--false-templates N` active on_update
+templates on it whose conditions are false. Prints medians, the ratio of medians B/A (flow_engine
+against none) and A/A, and SQL statements and Redis commands per insert on each side.
+Targets: no template: +0 SQL and ≤ 1 % end to end; five false templates: ≤ 5 %.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import sys
+import time
+
+import _common as c
+from save_bench import activate, make_false_templates
+
+
+def _noop(doc, method=None) -> None:
+	return None
+
+
+def insert_once(doctype: str, n: int, calls: c.Calls) -> tuple[float, int, int]:
+	import frappe
+
+	doc = frappe.get_doc({"doctype": doctype, "description": f"{c.BENCH_PREFIX}ab {n}"})
+	c.new_request()
+	sql0, redis0 = calls.snapshot()
+	t0 = time.perf_counter()
+	doc.insert()
+	elapsed = (time.perf_counter() - t0) * 1000
+	sql1, redis1 = calls.snapshot()
+	frappe.db.rollback()
+	return elapsed, sql1 - sql0, redis1 - redis0
+
+
+def paired(doctype: str, samples: int, sides: tuple[bool, bool], calls: c.Calls) -> dict:
+	"""`samples` pairs; sides: (first side real, second side real)."""
+	from flow_engine import dispatch
+
+	real = dispatch.on_document_event
+	out = {0: [], 1: []}
+	stats = {0: [0, 0], 1: [0, 0]}
+	try:
+		for n in range(samples):
+			order = [0, 1]
+			random.shuffle(order)
+			for side in order:
+				dispatch.on_document_event = real if sides[side] else _noop
+				gc.collect()
+				ms, sql, redis = insert_once(doctype, n, calls)
+				out[side].append(ms)
+				stats[side][0] += sql
+				stats[side][1] += redis
+	finally:
+		dispatch.on_document_event = real
+	return {
+		"a": c.median(out[0]),
+		"b": c.median(out[1]),
+		"sql": (stats[0][0] / samples, stats[1][0] / samples),
+		"redis": (stats[0][1] / samples, stats[1][1] / samples),
+	}
+
+
+def main() -> None:
+	p = c.parser(__doc__.split("\n")[0])
+	p.add_argument("--samples", type=int, default=400)
+	p.add_argument("--doctype", default="ToDo")
+	p.add_argument("--false-templates", default="0,5", help="counts of false templates to measure with")
+	args = p.parse_args()
+	c.connect(args.site, args.sites_path)
+	import frappe
+
+	print(f"saves end to end on {args.site}: {c.machine()}")
+	c.delete_bench_templates()
+	random.seed(11)
+	try:
+		with c.only_bench_templates_active() as deactivated:
+			if deactivated:
+				print(
+					f"(the site's {len(deactivated)} active templates are off during the run, restored after)"
+				)
+			false_sets = make_false_templates(args.doctype)
+			every = [name for names in false_sets.values() for name in names]
+			frappe.db.commit()
+			for count in [int(x) for x in args.false_templates.split(",") if x.strip()]:
+				activate(false_sets["t5false"][:count], every, [], False)
+				with c.Calls() as calls:
+					insert_once(args.doctype, -1, calls)  # warm-up: the dispatch index
+					ab = paired(args.doctype, args.samples, (False, True), calls)
+					aa = paired(args.doctype, args.samples, (True, True), calls)
+				ratio = ab["b"] / ab["a"]
+				noise = aa["b"] / aa["a"]
+				print(
+					f"\n{args.doctype} insert, {count} false templates on it, {args.samples} pairs each:"
+					f"\n  A/B  no-op {ab['a']:.3f} ms, flow_engine {ab['b']:.3f} ms: ratio {ratio:.4f}"
+					f" ({(ratio - 1) * 100:+.2f} %)"
+					f"; SQL {ab['sql'][0]:.2f} / {ab['sql'][1]:.2f}, Redis {ab['redis'][0]:.2f} / {ab['redis'][1]:.2f}"
+					f"\n  A/A  flow_engine {aa['a']:.3f} ms, flow_engine {aa['b']:.3f} ms: ratio {noise:.4f}"
+					f" ({(noise - 1) * 100:+.2f} %): the harness's own noise"
+				)
+	finally:
+		frappe.db.rollback()
+		c.delete_bench_templates()
+		frappe.db.commit()
+		c.disconnect()
+
+
+if __name__ == "__main__":
+	sys.exit(main())
