@@ -14,7 +14,7 @@ from frappe import _
 from frappe.model.document import Document
 
 from flow_engine.adapters.clock import FrappeClock
-from flow_engine.adapters.effects import FrappeEffects
+from flow_engine.adapters.effects import FrappeEffects, document_exists
 from flow_engine.adapters.store import insert_run, load_run, new_run_name, run_from_row, save_run
 from flow_engine.runtime import DefinitionError, Engine, FlowStateError, load_definition, registry
 from flow_engine.runtime.state import AdvanceReport, Run
@@ -107,13 +107,17 @@ def build_context(
 	"""The document (reloaded, or `snapshot` as taken at the event when `reload` is off; the
 	snapshot is also the fallback for a deleted document) and its Customer."""
 	doc = snapshot or {}
-	if (reload or not snapshot) and doctype and docname and frappe.db.exists(doctype, docname):
+	if (reload or not snapshot) and doctype and docname and document_exists(doctype, docname):
 		doc = doc_data(frappe.get_doc(doctype, docname))
 	customer = {}
 	customer_name = customer_of(doc)
-	if customer_name and frappe.db.exists("Customer", customer_name):
+	if customer_name and document_exists("Customer", customer_name):
+		# Frappe's document cache (dropped whenever the Customer is saved) rather than the row and
+		# its five child tables again for every run
 		customer = (
-			doc if doc.get("doctype") == "Customer" else doc_data(frappe.get_doc("Customer", customer_name))
+			doc
+			if doc.get("doctype") == "Customer"
+			else doc_data(frappe.get_cached_doc("Customer", customer_name))
 		)
 	context = {"doc": doc, "customer": customer}
 	if doctype and docname:

@@ -141,6 +141,8 @@ def drain(
 					break
 				group.process(name)
 			group.commit()
+			if len(names) < batch_size:
+				break  # that was all that was due: rows due since are the next tick's
 	forget()
 	stats.seconds = round(time.monotonic() - started, 3)
 	return stats

@@ -149,7 +149,7 @@ class FrappeEffects:
 	) -> dict:
 		def perform():
 			_require_doctype(doctype)
-			if not _exists(doctype, name):
+			if not document_exists(doctype, name):
 				raise StepError(i18n._("{0} {1} does not exist").format(doctype, name), retryable=False)
 			doc = frappe.get_doc(doctype, name, for_update=True)  # a counter: one writer at a time
 			self._allowed("write", doctype, doc)
@@ -179,7 +179,7 @@ class FrappeEffects:
 	def add_comment(self, doctype: str, name: str, text: str, *, idempotency_key: str, flow: dict) -> dict:
 		def perform():
 			_require_doctype(doctype)
-			if not _exists(doctype, name):
+			if not document_exists(doctype, name):
 				raise StepError(i18n._("{0} {1} does not exist").format(doctype, name), retryable=False)
 			from frappe.utils import get_link_to_form
 
@@ -195,7 +195,7 @@ class FrappeEffects:
 
 	def update_document(self, doctype: str, name: str, values: dict, *, idempotency_key: str) -> dict:
 		def perform():
-			if not _exists(doctype, name):
+			if not document_exists(doctype, name):
 				raise StepError(i18n._("{0} {1} does not exist").format(doctype, name), retryable=False)
 			doc = frappe.get_doc(doctype, name)
 			self._allowed("write", doctype, doc)
@@ -241,7 +241,7 @@ class FrappeEffects:
 				)
 			if not found.is_active:
 				raise StepError(i18n._("Flow Template {0!r} is not active").format(template), retryable=False)
-			if doctype and docname and not _exists(doctype, docname):
+			if doctype and docname and not document_exists(doctype, docname):
 				raise StepError(i18n._("{0} {1} does not exist").format(doctype, docname), retryable=False)
 			run, _report = runs.start_run(
 				template,
@@ -329,7 +329,7 @@ class FrappeEffects:
 			from frappe.desk.form import assign_to
 
 			_require_doctype(doctype)
-			if not _exists(doctype, name):
+			if not document_exists(doctype, name):
 				raise StepError(i18n._("{0} {1} does not exist").format(doctype, name), retryable=False)
 			self._allowed("write", doctype, name)
 			known = [user for user in users if frappe.db.exists("User", {"name": user, "enabled": 1})]
@@ -474,7 +474,7 @@ def _require_doctype(doctype: str):
 		raise StepError(i18n._("no DocType {0!r}").format(doctype), retryable=False) from None
 
 
-def _exists(doctype: str, name) -> bool:
+def document_exists(doctype: str, name) -> bool:
 	"""frappe.db.exists(doctype, name) for a name, as one plain query: Frappe's goes through its
 	query builder, which costs more than the step's own statements (benchmarks/README.md)."""
 	meta = _require_doctype(doctype)
@@ -556,7 +556,7 @@ def _drop_missing_links(doc, fieldnames) -> None:
 	for fieldname in fieldnames:
 		df = doc.meta.get_field(fieldname)
 		value = doc.get(fieldname)
-		if df and df.fieldtype == "Link" and value and not _exists(df.options, value):
+		if df and df.fieldtype == "Link" and value and not document_exists(df.options, value):
 			doc.set(fieldname, None)
 
 
