@@ -16,6 +16,8 @@ Both run with no active template on the doctype and with `--false-templates N` a
 templates on it whose conditions are false. Prints medians, the ratio of medians B/A (flow_engine
 against none) and A/A, and SQL statements and Redis commands per insert on each side.
 Targets: no template: +0 SQL and ≤ 1 % end to end; five false templates: ≤ 5 %.
+`--decompose` also times, interleaved, the hook's first lines alone and its read of the listened
+doctypes alone, each against the no-op (with a second no-op as the A/A).
 """
 
 from __future__ import annotations
@@ -31,6 +33,54 @@ from save_bench import activate, make_false_templates
 
 def _noop(doc, method=None) -> None:
 	return None
+
+
+def _flags_only(doc, method=None) -> None:
+	"""The hook's first lines: the flags and the ignored doctypes."""
+	import frappe
+
+	from flow_engine import dispatch
+
+	flags = frappe.local.flags
+	if flags.in_install or flags.in_migrate or flags.in_import or flags.in_patch or flags.in_uninstall:
+		return
+	if doc.doctype in dispatch.IGNORED_DOCTYPES:
+		return
+
+
+def _listened_only(doc, method=None) -> None:
+	"""The hook's read of the listened doctypes (a global default) and nothing else."""
+	import frappe
+
+	from flow_engine import dispatch
+
+	frappe.db.get_global(dispatch.LISTENED_KEY)
+
+
+def decompose(doctype: str, samples: int, calls: c.Calls) -> dict:
+	"""Every variant in one random order per sample: where the hook's cost goes, with an A/A."""
+	from flow_engine import dispatch
+
+	real = dispatch.on_document_event
+	variants = {
+		"no-op": _noop,
+		"no-op again (A/A)": _noop,
+		"flags only": _flags_only,
+		"listened only": _listened_only,
+		"flow_engine": real,
+	}
+	times: dict = {name: [] for name in variants}
+	try:
+		for n in range(samples):
+			order = list(variants)
+			random.shuffle(order)
+			for name in order:
+				dispatch.on_document_event = variants[name]
+				gc.collect()
+				times[name].append(insert_once(doctype, n, calls)[0])
+	finally:
+		dispatch.on_document_event = real
+	return {name: c.median(values) for name, values in times.items()}
 
 
 def insert_once(doctype: str, n: int, calls: c.Calls) -> tuple[float, int, int]:
@@ -80,6 +130,11 @@ def main() -> None:
 	p.add_argument("--samples", type=int, default=400)
 	p.add_argument("--doctype", default="ToDo")
 	p.add_argument("--false-templates", default="0,5", help="counts of false templates to measure with")
+	p.add_argument(
+		"--decompose",
+		action="store_true",
+		help="also: the hook's parts (flags only, the listened doctypes only) against a no-op, interleaved",
+	)
 	args = p.parse_args()
 	c.connect(args.site, args.sites_path)
 	import frappe
@@ -112,6 +167,12 @@ def main() -> None:
 					f"\n  A/A  flow_engine {aa['a']:.3f} ms, flow_engine {aa['b']:.3f} ms: ratio {noise:.4f}"
 					f" ({(noise - 1) * 100:+.2f} %): the harness's own noise"
 				)
+				if args.decompose and count == 0:
+					with c.Calls() as calls:
+						parts = decompose(args.doctype, args.samples, calls)
+					print("  the hook's parts, each against the no-op (medians, interleaved):")
+					for name, ms in parts.items():
+						print(f"    {name:<20} {ms:.3f} ms  {ms / parts['no-op']:.4f}")
 	finally:
 		frappe.db.rollback()
 		c.delete_bench_templates()
