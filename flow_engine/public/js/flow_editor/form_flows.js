@@ -26,7 +26,15 @@ async function templates_for(doctype) {
 }
 
 export async function start_flow_dialog(frm) {
-	const templates = await templates_for(frm.doctype);
+	const [templates, catalog] = await Promise.all([
+		templates_for(frm.doctype),
+		get_catalog().catch(() => ({ events: [] })),
+	]);
+	// a template's trigger event by its label (the catalog's), as the editor shows it
+	const event_label = (name) => {
+		const event = (catalog.events || []).find((e) => e.name === name);
+		return event ? __(event.label) : name;
+	};
 	if (!templates.length) {
 		frappe.msgprint({
 			title: __("No flow for {0}", [__(frm.doctype)]),
@@ -55,7 +63,7 @@ export async function start_flow_dialog(frm) {
 				options: ordered.map((t) => ({
 					value: t.name,
 					label: `${t.template_name} (${t.name}${
-						t.trigger_event === "manual" ? "" : ", " + t.trigger_event
+						t.trigger_event === "manual" ? "" : ", " + event_label(t.trigger_event)
 					})`,
 				})),
 				default: ordered[0].name,
