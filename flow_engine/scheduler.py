@@ -221,7 +221,8 @@ def _claim(batch_size: int, worker: str, lease_seconds: int, starts_only: bool) 
 		(now, batch_size),
 	)
 	expired = []
-	if len(rows) < batch_size:
+	# rows whose worker died are taken back by the tick's drain; a drain after a save only starts
+	if len(rows) < batch_size and not starts_only:
 		expired = frappe.db.sql(
 			f"""select name, trigger_at from `tabFlow Step Pending`
 			where status = 'running' and lease_expires_at < %s{scope}
