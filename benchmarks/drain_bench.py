@@ -61,6 +61,43 @@ def steps_of(kind: str) -> list[dict]:
 	return [{"id": "now", "kind": "wait"}, later]
 
 
+BENCH_MAIL_ACCOUNT = f"{c.BENCH_PREFIX}outgoing"
+
+
+def ensure_outgoing_mail() -> bool:
+	"""Frappe queues mail only with an outgoing Email Account. A site without one gets a disabled
+	stand-in for the run (outgoing to an SMTP server nobody runs: nothing is sent, no worker is
+	needed, the Email Queue rows are deleted with the rest); returns whether it was made."""
+	import frappe
+
+	if frappe.db.exists("Email Account", {"enable_outgoing": 1, "default_outgoing": 1}):
+		return False
+	doc = frappe.get_doc(
+		{
+			"doctype": "Email Account",
+			"email_account_name": BENCH_MAIL_ACCOUNT,
+			"email_id": "bench-flow-sender@example.com",
+			"enable_outgoing": 1,
+			"default_outgoing": 1,
+			"smtp_server": "127.0.0.1",
+			"smtp_port": 9,
+			"no_smtp_authentication": 1,
+		}
+	)
+	doc.db_insert()  # without validate: it would try to log in to that server
+	frappe.db.commit()
+	frappe.cache.delete_value("outgoing_email_account")
+	return True
+
+
+def remove_outgoing_mail() -> None:
+	import frappe
+
+	frappe.db.delete("Email Account", {"email_account_name": BENCH_MAIL_ACCOUNT})
+	frappe.db.commit()
+	frappe.cache.delete_value("outgoing_email_account")
+
+
 def direct_effect(kind: str, flow_run: str | None) -> None:
 	"""The side effect of a `kind` step, done as a developer would without flow_engine: the same
 	document (a Dispatch Job links to its run, as the step's does)."""
@@ -458,6 +495,9 @@ def main() -> None:
 	if args.experiment and not args.variants:
 		print(f"EXPERIMENT: proposed changes applied in the drain processes: {args.experiment}")
 	cleanup()
+	made_mail_account = args.kind == "notify_email" and ensure_outgoing_mail()
+	if made_mail_account:
+		print(f"(no outgoing Email Account on the site: {BENCH_MAIL_ACCOUNT!r} stands in, removed after)")
 	summary = []
 	traced = " traced MB" if args.tracemalloc else ""
 	header = (
@@ -499,6 +539,8 @@ def main() -> None:
 	finally:
 		cleanup()
 		c.delete_bench_templates()
+		if made_mail_account:
+			remove_outgoing_mail()
 		frappe.db.commit()
 	print("\nsummary:")
 	for s in summary:
