@@ -81,8 +81,10 @@ def problems_message(exc: DefinitionError) -> str:
 
 def doc_data(doc) -> dict:
 	"""A document as JSON-safe data for templates and conditions."""
-	data = json.loads(frappe.as_json(doc.as_dict(convert_dates_to_str=True)))
-	if len(json.dumps(data)) > MAX_DOC_SNAPSHOT_BYTES:
+	# one serialization, compact: its length is the size checked (no second dumps to measure it)
+	text = frappe.as_json(doc.as_dict(convert_dates_to_str=True), indent=None, separators=(",", ":"))
+	data = json.loads(text)
+	if len(text) > MAX_DOC_SNAPSHOT_BYTES:
 		# Keep the fields, drop the child tables of very large documents.
 		data = {key: value for key, value in data.items() if not isinstance(value, list)}
 	return data
