@@ -339,11 +339,12 @@ class Group:
 			return
 		try:
 			if self.completed:
+				now = now_datetime()
 				frappe.db.sql(
 					"""update `tabFlow Step Pending` set status = 'completed', executed_at = %s,
 					lease_expires_at = null, last_error = null, modified = %s, modified_by = %s
 					where name in %s""",
-					(now_datetime(), now_datetime(), frappe.session.user, tuple(self.completed)),
+					(now, now, frappe.session.user, tuple(self.completed)),
 				)
 			frappe.db.commit()
 		except Exception:
@@ -390,8 +391,9 @@ def process(name: str, worker: str, *, tried: int = 0) -> str:
 	raise AssertionError("unreachable")
 
 
-# What a row this worker already finished says (a group that committed in a step, then run again).
-_FINISHED = {"completed": "completed", "cancelled": "cancelled", "held": "held", "failed": "failed"}
+# A row this worker already finished (a group that committed in a step, then run again) counts as
+# its status says.
+_FINISHED = frozenset({"completed", "cancelled", "held", "failed"})
 
 
 def _row_work(name: str, worker: str, seen: dict, finish=None) -> str:
@@ -401,7 +403,7 @@ def _row_work(name: str, worker: str, seen: dict, finish=None) -> str:
 	row, run_row = load_pending(name)  # the row and its run, locked, in one statement
 	if row is None or row.status != "running" or row.claimed_by != worker:
 		if row is not None and row.claimed_by == worker and row.status in _FINISHED:
-			return _FINISHED[row.status]
+			return row.status
 		return "lost"  # another worker reclaimed it after our lease expired
 	seen["row"] = row
 	if row.retry_count >= INFRASTRUCTURE_RETRY.max_attempts:
@@ -478,7 +480,7 @@ def _finish(name: str, status: str, note: str | None = None, run_name: str | Non
 	update_row("Flow Step Pending", name, values)
 
 
-def _record_failure(row, exc: Exception, *, commit: bool = True) -> str:
+def _record_failure(row, exc: Exception) -> str:
 	attempts = int(row.retry_count or 0) + 1
 	error = f"{type(exc).__name__}: {exc}"[:1000]
 	if attempts >= INFRASTRUCTURE_RETRY.max_attempts:
@@ -496,8 +498,7 @@ def _record_failure(row, exc: Exception, *, commit: bool = True) -> str:
 		}
 		outcome = "retried"
 	update_row("Flow Step Pending", row.name, values)
-	if commit:
-		frappe.db.commit()
+	frappe.db.commit()
 	if outcome == "failed":
 		frappe.log_error(title=f"flow_engine: pending row {row.name} failed", message=error)
 	return outcome
