@@ -148,8 +148,7 @@ class FrappeEffects:
 		self, doctype: str, name: str, field: str, value, *, operation: str, idempotency_key: str
 	) -> dict:
 		def perform():
-			_require_doctype(doctype)
-			if not document_exists(doctype, name):
+			if not document_exists(doctype, name):  # also refuses an unknown DocType
 				raise StepError(i18n._("{0} {1} does not exist").format(doctype, name), retryable=False)
 			doc = frappe.get_doc(doctype, name, for_update=True)  # a counter: one writer at a time
 			self._allowed("write", doctype, doc)
@@ -178,8 +177,7 @@ class FrappeEffects:
 
 	def add_comment(self, doctype: str, name: str, text: str, *, idempotency_key: str, flow: dict) -> dict:
 		def perform():
-			_require_doctype(doctype)
-			if not document_exists(doctype, name):
+			if not document_exists(doctype, name):  # also refuses an unknown DocType
 				raise StepError(i18n._("{0} {1} does not exist").format(doctype, name), retryable=False)
 			from frappe.utils import get_link_to_form
 
@@ -328,8 +326,7 @@ class FrappeEffects:
 		def perform():
 			from frappe.desk.form import assign_to
 
-			_require_doctype(doctype)
-			if not document_exists(doctype, name):
+			if not document_exists(doctype, name):  # also refuses an unknown DocType
 				raise StepError(i18n._("{0} {1} does not exist").format(doctype, name), retryable=False)
 			self._allowed("write", doctype, name)
 			known = [user for user in users if frappe.db.exists("User", {"name": user, "enabled": 1})]

@@ -166,8 +166,7 @@ class Engine:
 		if run.status == "cancelled":
 			raise FlowStateError(_("run {0} is cancelled").format(run.name))
 		state.update(status="pending", tries=0, at=_iso(self.clock.now()))
-		state.pop("error", None)
-		state.pop("error_message", None)
+		_clear_error(state)
 		if not any(s["status"] == "failed" for s in run.steps.values()):
 			run.status, run.error, run.completed_at = "running", None, None
 		report = self.advance(run)
@@ -368,8 +367,7 @@ class Engine:
 			state["payload"] = kept
 		if branch is not None:
 			state["branch"] = branch
-		state.pop("error", None)
-		state.pop("error_message", None)
+		_clear_error(state)
 		state.pop("trigger_at", None)
 		report.executed.append(step.id)
 		queue.extend(definition.followers[step.id])
@@ -456,8 +454,7 @@ class Engine:
 		kept = _kept_payload(spec, payload)
 		if kept:
 			state["payload"] = kept
-		state.pop("error", None)
-		state.pop("error_message", None)
+		_clear_error(state)
 		state.pop("trigger_at", None)
 		if outcome.timeout_at is not None:
 			state["timeout_at"] = _iso(outcome.timeout_at)
@@ -694,3 +691,9 @@ def _naive(moment: datetime | None, tz) -> datetime | None:
 	if moment is None or moment.tzinfo is None:
 		return moment
 	return moment.astimezone(tz).replace(tzinfo=None)
+
+
+def _clear_error(state: dict) -> None:
+	"""A step that goes on no longer shows its last error (its attempts keep theirs)."""
+	state.pop("error", None)
+	state.pop("error_message", None)
