@@ -18,7 +18,6 @@ import random
 import socket
 import time
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -126,8 +125,8 @@ def drain(
 	stats = DrainStats(worker or worker_id())
 	started = time.monotonic()
 	deadline = started + budget
-	with _read_committed():
-		group = Group(stats)
+	with _ReadCommitted() as isolation:
+		group = Group(stats, isolation)
 		while time.monotonic() < deadline:
 			names = _claim_retrying(batch_size, stats.worker, int(settings.lease_seconds), starts_only)
 			if not names:
@@ -140,9 +139,10 @@ def drain(
 					release(names[index:], stats.worker)
 					break
 				group.process(name)
-			group.commit()
-			if len(names) < batch_size:
-				break  # that was all that was due: rows due since are the next tick's
+			last = len(names) < batch_size  # that was all that was due: rows due since are the next tick's
+			group.commit(last=last)
+			if last:
+				break
 	forget()
 	stats.seconds = round(time.monotonic() - started, 3)
 	return stats
@@ -150,7 +150,12 @@ def drain(
 
 def _claim_retrying(batch_size: int, worker: str, lease_seconds: int, starts_only: bool) -> list[str]:
 	"""A claim that deadlocks anyway (READ COMMITTED makes it rare) is harmless to repeat: back
-	off briefly and claim again rather than end the drain."""
+	off briefly and claim again rather than end the drain.
+
+	The claim commits its lease before any row runs, although the rows could stay locked by it
+	until their group commits: a worker that dies on a row (killed, out of memory) must leave its
+	rows leased, so that the lease's expiry counts an attempt; with the lease rolled back with it,
+	a row that kills every worker would be claimed again for ever, and its batch with it."""
 	for attempt in range(5):
 		try:
 			return claim(batch_size, worker, lease_seconds, starts_only=starts_only)
@@ -164,15 +169,11 @@ def _claim_retrying(batch_size: int, worker: str, lease_seconds: int, starts_onl
 
 def claim(batch_size: int, worker: str, lease_seconds: int, *, starts_only: bool = False) -> list[str]:
 	"""Take up to `batch_size` due rows (and rows whose lease expired) for `worker`; commits."""
-	with _read_committed():
+	with _ReadCommitted():
 		return _claim(batch_size, worker, lease_seconds, starts_only)
 
 
-_ISOLATION_LEVELS = {"REPEATABLE-READ", "READ-COMMITTED", "READ-UNCOMMITTED", "SERIALIZABLE"}
-
-
-@contextmanager
-def _read_committed():
+class _ReadCommitted:
 	"""Run the drain's transactions (claims and steps) in READ COMMITTED, then give the session
 	its own level back.
 
@@ -185,25 +186,51 @@ def _read_committed():
 	  first read fails with error 1020, and Frappe locks its naming series that way: workers
 	  creating documents of one series conflicted on most attempts. READ COMMITTED reads the
 	  latest committed row instead, as MariaDB 10 did under REPEATABLE READ.
+
+	A transaction takes the session's level when it starts (at START TRANSACTION, which Frappe's
+	commit sends after COMMIT; a SET after it changes only the transactions after). The session's
+	own level is kept in a variable of the session by the same SET that changes it, and the
+	drain's last commit (`restore` just before it) starts the caller's next transaction at that
+	level again, with no commit of its own.
 	"""
-	if frappe.local.flags.get("flow_engine_read_committed"):
-		yield  # already inside a drain
-		return
-	previous = frappe.db.sql("select @@session.tx_isolation")[0][0]
-	if previous not in _ISOLATION_LEVELS:
-		previous = "REPEATABLE-READ"
-	frappe.db.sql("set session transaction isolation level read committed")
-	frappe.db.commit()  # the next transaction starts at the new level
-	frappe.local.flags.flow_engine_read_committed = True
-	try:
-		yield
-	except BaseException:
-		frappe.db.rollback()
-		raise
-	finally:
+
+	def __init__(self):
+		self.active = False  # False inside a drain already (its level is this one's)
+		self.restored = False
+
+	def __enter__(self):
+		if frappe.local.flags.get("flow_engine_read_committed"):
+			return self
+		frappe.db.sql(
+			"set @flow_engine_isolation = @@session.tx_isolation, session tx_isolation = 'READ-COMMITTED'"
+		)
+		frappe.db.commit()  # the next transaction starts at the new level
+		frappe.local.flags.flow_engine_read_committed = True
+		self.active = True
+		return self
+
+	def restore(self) -> None:
+		"""The session's own level for the transactions that start after the next commit."""
+		if self.active and not self.restored:
+			frappe.db.sql("set session tx_isolation = @flow_engine_isolation")
+			self.restored = True
+
+	def unrestore(self) -> None:
+		"""READ COMMITTED again (the commit meant to be the last failed: its rows are run again)."""
+		if self.active and self.restored:
+			frappe.db.sql("set session tx_isolation = 'READ-COMMITTED'")
+			self.restored = False
+
+	def __exit__(self, exc_type, exc, tb) -> bool:
+		if not self.active:
+			return False
 		frappe.local.flags.flow_engine_read_committed = False
-		frappe.db.sql(f"set session transaction isolation level {previous.replace('-', ' ').lower()}")
-		frappe.db.commit()
+		if exc_type is not None:
+			frappe.db.rollback()
+		if not self.restored:
+			self.restore()
+			frappe.db.commit()
+		return False
 
 
 def _claim(batch_size: int, worker: str, lease_seconds: int, starts_only: bool) -> list[str]:
@@ -294,8 +321,9 @@ class Group:
 	the group's commit time, at most GROUP_SECONDS after the step ran).
 	"""
 
-	def __init__(self, stats: DrainStats):
+	def __init__(self, stats: DrainStats, isolation: _ReadCommitted | None = None):
 		self.stats = stats
+		self.isolation = isolation
 		self.rows: list[str] = []
 		self.outcomes: list[str] = []
 		self.completed: list[str] = []  # rows to mark completed in one UPDATE at the commit
@@ -334,9 +362,11 @@ class Group:
 		else:
 			_finish(name, status, note, run_name)
 
-	def commit(self) -> None:
+	def commit(self, last: bool = False) -> None:
+		"""`last`: the drain's last commit, which also gives the session its own level back."""
 		if not self.rows:
 			return
+		restore = last and self.isolation is not None
 		try:
 			if self.completed:
 				now = now_datetime()
@@ -346,8 +376,12 @@ class Group:
 					where name in %s""",
 					(now, now, frappe.session.user, tuple(self.completed)),
 				)
+			if restore:
+				self.isolation.restore()
 			frappe.db.commit()
 		except Exception:
+			if restore:
+				self.isolation.unrestore()  # the rows run again alone, read committed
 			self._run_alone()
 			return
 		self._count(self.outcomes)

@@ -32,7 +32,7 @@ _INDEXED: set[tuple[str, str]] = set()  # date fields this process has seen inde
 
 def queue_time_starts(now=None) -> dict[str, int]:
 	"""One pass of every active date-based or scheduled template; returns starts queued by template."""
-	from flow_engine.scheduler import _read_committed
+	from flow_engine.scheduler import _ReadCommitted
 
 	now = now or now_datetime()
 	templates = frappe.get_all(
@@ -57,7 +57,7 @@ def queue_time_starts(now=None) -> dict[str, int]:
 	for template in templates:
 		if template.trigger_event == DATE_EVENT:
 			ensure_date_index(template.trigger_doctype or template.applies_to, template.trigger_field)
-		with _read_committed():
+		with _ReadCommitted():
 			try:
 				state = _lock_state(template.name, now)
 				if state is None:

@@ -283,9 +283,9 @@ class TestScheduler(FlowTestCase):
 		commits = []
 		real = Group.commit
 
-		def recording(group):
+		def recording(group, **kwargs):
 			commits.append(list(group.rows))
-			real(group)
+			real(group, **kwargs)
 
 		with patch.object(Group, "commit", recording), self.freeze_time(due):
 			stats = drain(budget_seconds=30)
