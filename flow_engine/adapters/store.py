@@ -280,7 +280,7 @@ def pending_name() -> str:
 
 
 def reserve_names(prefix: str, count: int) -> list[str]:
-	"""`count` consecutive names of a naming series (FR-00001…) in two queries, not one per name."""
+	"""`count` consecutive names of a naming series (FR-00001…) in one statement, not one per name."""
 	if count <= 0:
 		return []
 	last = _advance_series(prefix, count)
@@ -292,12 +292,16 @@ def reserve_names(prefix: str, count: int) -> list[str]:
 
 
 def _advance_series(prefix: str, count: int) -> int | None:
-	"""The series' new current value, or None when the series has no row yet."""
+	"""The series' new current value, or None when the series has no row yet.
+
+	An UPDATE that sets LAST_INSERT_ID(expr) gets the value back in the server's reply to it, as
+	for an insert: the cursor's lastrowid (both drivers: pymysql on v15, mysqlclient on v16), with
+	no `select last_insert_id()` after it."""
 	frappe.db.sql(
 		"update `tabSeries` set current = last_insert_id(current + %s) where name = %s", (count, prefix)
 	)
-	last, updated = frappe.db.sql("select last_insert_id(), row_count()")[0]
-	return int(last) if updated else None
+	cursor = frappe.db._cursor
+	return int(cursor.lastrowid) if cursor.rowcount else None
 
 
 def new_run_name() -> str:
