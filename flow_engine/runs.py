@@ -30,11 +30,18 @@ def run_title(template_name: str, doctype: str | None, docname: str | None) -> s
 	return template_name[:140]
 
 
-def engine_for(run_name: str, before_document_write=None, acting_user: str | None = None) -> Engine:
+def engine_for(
+	run_name: str, before_document_write=None, acting_user: str | None = None, new_run: bool = False
+) -> Engine:
+	"""`new_run`: the run's name was taken in this transaction (FrappeEffects)."""
 	settings = get_settings()
 	return Engine(
 		FrappeEffects(
-			run_name, settings, before_document_write=before_document_write, acting_user=acting_user
+			run_name,
+			settings,
+			before_document_write=before_document_write,
+			acting_user=acting_user,
+			new_run=new_run,
 		),
 		FrappeClock(),
 		registry=registry,
@@ -113,14 +120,16 @@ def build_context(
 		doc = doc_data(frappe.get_doc(doctype, docname))
 	customer = {}
 	customer_name = customer_of(doc)
-	if customer_name and document_exists("Customer", customer_name):
-		# Frappe's document cache (dropped whenever the Customer is saved) rather than the row and
-		# its five child tables again for every run
-		customer = (
-			doc
-			if doc.get("doctype") == "Customer"
-			else doc_data(frappe.get_cached_doc("Customer", customer_name))
-		)
+	if customer_name and doc.get("doctype") == "Customer":
+		customer = doc
+	elif customer_name:
+		# Frappe's document cache (dropped whenever the Customer is saved or deleted) rather than
+		# the row and its five child tables again for every run; a name that is no Customer's
+		# (a Link left dangling) gives none
+		try:
+			customer = doc_data(frappe.get_cached_doc("Customer", customer_name))
+		except frappe.DoesNotExistError:
+			frappe.clear_last_message()
 	context = {"doc": doc, "customer": customer}
 	if doctype and docname:
 		context["reference"] = {"doctype": doctype, "name": docname}
@@ -238,7 +247,9 @@ def start_run(
 			insert_run(placeholder, AdvanceReport(name), fields)
 			inserted = True
 
-	engine = engine_for(name, before_document_write=insert_placeholder, acting_user=fields["acted_as"])
+	engine = engine_for(
+		name, before_document_write=insert_placeholder, acting_user=fields["acted_as"], new_run=True
+	)
 	with at_depth(depth):
 		run, report = engine.start(
 			definition,

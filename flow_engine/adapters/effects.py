@@ -21,8 +21,19 @@ from flow_engine.runtime.errors import Undeliverable
 
 
 class FrappeEffects:
-	def __init__(self, run_name: str, settings, before_document_write=None, acting_user: str | None = None):
+	def __init__(
+		self,
+		run_name: str,
+		settings,
+		before_document_write=None,
+		acting_user: str | None = None,
+		new_run: bool = False,
+	):
 		self.run_name = run_name
+		# new_run: the run's name was taken in this transaction, so the ledger holds nothing of it
+		# but what this object writes (kept here too): a start reads no ledger row
+		self.new_run = new_run
+		self._recorded: dict[str, dict] = {}
 		self.settings = settings
 		# whose permissions side effects are checked against (the template's Run As); the
 		# Administrator is refused nothing
@@ -56,9 +67,13 @@ class FrappeEffects:
 
 	def _ledgered(self, action, key, perform, reference, keep, writes_document) -> dict:
 		name = f"{key}|{action}"[:140]
-		earlier = frappe.db.sql("select result from `tabFlow Effect` where name = %s", (name,))
-		if earlier:
-			return json.loads(earlier[0][0] or "{}")
+		if self.new_run:
+			if name in self._recorded:
+				return self._recorded[name]
+		else:
+			earlier = frappe.db.sql("select result from `tabFlow Effect` where name = %s", (name,))
+			if earlier:
+				return json.loads(earlier[0][0] or "{}")
 		if writes_document:
 			self.before_document_write()  # outside the savepoint: a failed attempt must not undo it
 		savepoint = "flow_effect"
@@ -71,6 +86,7 @@ class FrappeEffects:
 		if keep is None or keep(result):
 			now = now_datetime()
 			ref_doctype, ref_name = reference or (result.get("doctype"), result.get("name"))
+			text = json.dumps(result, default=str)
 			frappe.db.sql(
 				"""insert into `tabFlow Effect`
 				(name, idempotency_key, action, flow_run, reference_doctype, reference_name, result,
@@ -83,13 +99,15 @@ class FrappeEffects:
 					self.run_name,
 					ref_doctype,
 					ref_name,
-					json.dumps(result, default=str),
+					text,
 					now,
 					now,
 					"Administrator",
 					"Administrator",
 				),
 			)
+			if self.new_run:
+				self._recorded[name] = json.loads(text)  # as a later read of the row would give it
 		return result
 
 	def _allowed(self, ptype: str, doctype: str, doc=None) -> None:
