@@ -32,7 +32,13 @@ def get_settings() -> frappe._dict:
 	if cached is not None:
 		return cached
 	values = frappe._dict(DEFAULTS)
-	stored = frappe.db.get_singles_dict("Flow Settings") if frappe.db.table_exists("Singles") else {}
+	try:
+		# Frappe's document cache, which both releases drop on save, on set_single_value and again
+		# after the transaction ends: a job reads its settings from Redis, not from tabSingles
+		stored = frappe.get_cached_doc("Flow Settings")
+	except frappe.DoesNotExistError:
+		frappe.clear_last_message()
+		stored = {}  # while the app is being installed: the DocType is not there yet
 	for key, default in DEFAULTS.items():
 		value = stored.get(key)
 		if value in (None, ""):
