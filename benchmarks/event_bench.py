@@ -1,7 +1,7 @@
 """Event to run: from a Quotation submit to a 5-step flow started and its instant steps executed.
 
     cd ~/frappe-bench/sites && ../env/bin/python ../apps/flow_engine/benchmarks/event_bench.py --site SITE
-        [--samples 20] [--experiment lazy_dispatch,...]
+        [--samples 20] [--experiment lazy_dispatch,...] [--show-statements] [--profile PATH]
 
 The flow (`on_quotation_accepted`, condition grand_total > 0): a dispatch job; an in-app
 notification and a condition after it; a wait on the condition's `yes` branch; an email follow-up
@@ -93,6 +93,9 @@ def main() -> None:
 	p.add_argument("--samples", type=int, default=20, help="submits with hooks (and as many without)")
 	p.add_argument("--experiment", default="", help="apply proposed changes from experiments.py")
 	p.add_argument("--show-statements", action="store_true", help="print the SQL of one start")
+	p.add_argument(
+		"--profile", default="", help="PATH: a pyinstrument profile of the starts (all samples) to PATH"
+	)
 	args = p.parse_args()
 	c.connect(args.site, args.sites_path)
 	import frappe
@@ -134,6 +137,11 @@ def main() -> None:
 	dispatch.on_document_event = timed_hook
 	random.seed(11)
 	rows = {"flow": [], "base": []}
+	profiler = None
+	if args.profile:
+		from pyinstrument import Profiler
+
+		profiler = Profiler(interval=0.0002)
 	start_calls: list[c.Calls] = []
 	try:
 		with c.only_bench_templates_active() as deactivated:
@@ -184,9 +192,13 @@ def main() -> None:
 					c.new_request()
 					frappe.local.flow_engine_settings = None
 					with c.Calls(keep_statements=args.show_statements) as calls:
+						if profiler and index >= 2:
+							profiler.start()
 						t3 = time.perf_counter()
 						stats = scheduler.drain(budget_seconds=60, starts_only=True)
 						t4 = time.perf_counter()
+						if profiler and index >= 2:
+							profiler.stop()
 					row.update(
 						start=(t4 - t3) * 1000,
 						start_q=calls.queries,
@@ -208,6 +220,10 @@ def main() -> None:
 				if index >= 2:
 					rows[config].append(row)
 			report(rows, start_calls, args.show_statements)
+			if profiler:
+				with open(args.profile, "w") as f:
+					f.write(profiler.output_text(unicode=True, color=False, show_all=False))
+				print(f"profile of the starts: {args.profile}")
 	finally:
 		scheduler.enqueue_drain = original_enqueue_drain
 		dispatch.on_document_event = original_hook

@@ -43,6 +43,20 @@ def counted_writes():
 		yield writes
 
 
+@contextmanager
+def recorded_statements():
+	"""Every statement sent through frappe.db.sql, as text."""
+	statements: list[str] = []
+	real = frappe.db.sql
+
+	def sql(query, *args, **kwargs):
+		statements.append(str(query).strip())
+		return real(query, *args, **kwargs)
+
+	with patch.object(frappe.db, "sql", sql):
+		yield statements
+
+
 class TestWriteCosts(FlowTestCase):
 	def setUp(self):
 		wipe_runs()
@@ -194,6 +208,76 @@ class TestWriteCosts(FlowTestCase):
 			stats = drain(budget_seconds=10)
 		self.assertEqual((stats.completed, levels), (1, ["READ-COMMITTED"]))
 		self.assertEqual(frappe.db.sql("select @@session.tx_isolation")[0][0], "REPEATABLE-READ")
+
+	def test_the_drain_gives_the_level_back_with_its_last_commit(self):
+		template = make_template("level back", DELAYED)
+		run, _report = runs.start_run(template)
+		frappe.db.commit()
+		due = frappe.db.get_value("Flow Step Pending", {"flow_run": run.name}, "trigger_at")
+		with self.freeze_time(due + timedelta(seconds=1)), recorded_statements() as statements:
+			stats = drain(budget_seconds=5)
+		self.assertEqual((stats.claimed, stats.completed), (1, 1))
+		# to READ COMMITTED, the claim, the group: no fourth commit to give the level back
+		self.assertEqual([q for q in statements if q.lower() == "commit"], ["commit"] * 3)
+		self.assertEqual(frappe.db.sql("select @@session.tx_isolation")[0][0], "REPEATABLE-READ")
+		# and the transaction open after the drain is at that level: it reads the same row twice
+		query = "select modified from `tabFlow Run` where name = %s"
+		with self.primary_connection():
+			first = frappe.db.sql(query, (run.name,))[0][0]
+		with self.secondary_connection():
+			frappe.db.sql(
+				"update `tabFlow Run` set modified = modified + interval 1 second where name = %s",
+				(run.name,),
+			)
+			frappe.db.commit()
+		with self.primary_connection():
+			self.assertEqual(frappe.db.sql(query, (run.name,))[0][0], first)
+			frappe.db.commit()
+			self.assertEqual(frappe.db.sql(query, (run.name,))[0][0], first + timedelta(seconds=1))
+
+	def test_a_start_reads_no_ledger_row_and_a_later_step_reads_its_own(self):
+		# a run named in this transaction has no Flow Effect rows but those its start writes
+		template = make_template(
+			"ledger reads",
+			[
+				{"id": "job", "kind": "dispatch_job", "payload": {"subject": "first of {{run.name}}"}},
+				{
+					"id": "later",
+					"kind": "dispatch_job",
+					"depends_on": ["job"],
+					"trigger": {"type": "after_delay", "delay_hours": 1},
+					"payload": {"subject": "later of {{run.name}}"},
+				},
+			],
+		)
+		ledger = "from `tabFlow Effect`"
+		with recorded_statements() as statements:
+			run, _report = runs.start_run(template)
+		self.assertEqual([q for q in statements if ledger in q], [])
+		frappe.db.commit()
+		due = frappe.db.get_value("Flow Step Pending", {"flow_run": run.name}, "trigger_at")
+		with self.freeze_time(due + timedelta(seconds=1)), recorded_statements() as statements:
+			stats = drain(budget_seconds=5)
+		self.assertEqual(stats.completed, 1)
+		self.assertEqual(len([q for q in statements if ledger in q]), 1)
+		subjects = frappe.get_all("Dispatch Job", filters={"flow_run": run.name}, pluck="subject")
+		self.assertEqual(sorted(subjects), [f"first of {run.name}", f"later of {run.name}"])
+		self.assertEqual(frappe.db.count("Flow Effect", {"flow_run": run.name}), 2)
+
+	def test_an_effect_of_a_new_run_asked_twice_acts_once(self):
+		from flow_engine.adapters.effects import FrappeEffects
+		from flow_engine.settings import get_settings
+
+		effects = FrappeEffects("FR-new-run-test", get_settings(), new_run=True)
+		subject = f"once {frappe.generate_hash(length=8)}"
+		key = "FR-new-run-test:tell"
+		first = effects.notify_in_app(["Administrator"], subject, "body", idempotency_key=key, reference=None)
+		second = effects.notify_in_app(
+			["Administrator"], subject, "body", idempotency_key=key, reference=None
+		)
+		self.assertEqual(second, first)
+		self.assertEqual(frappe.db.count("Notification Log", {"subject": subject}), 1)
+		self.assertEqual(frappe.db.count("Flow Effect", {"idempotency_key": key}), 1)
 
 	def test_purge_deletes_only_old_fired_and_cancelled_rows(self):
 		old = now_datetime() - timedelta(days=31)
