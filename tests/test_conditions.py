@@ -1,12 +1,18 @@
+import json
+import pickle
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flow_engine.runtime.conditions import (
 	OPERATORS,
+	check_jsonlogic,
 	compare,
+	evaluate_checked,
 	evaluate_field_condition,
 	evaluate_jsonlogic,
+	fields_read,
 	jsonlogic_problems,
 )
 
@@ -183,3 +189,88 @@ def test_jsonlogic_structure_limits():
 	wide = {"and": [{"==": [1, 1]}] * 700}
 	assert [p.message for p in jsonlogic_problems(wide)] == ["rule too large (more than 2000 nodes)"]
 	assert jsonlogic_problems({"and": [{"var": "a"}, {"==": [1, 1]}]}) == []
+
+
+# --- a rule checked once, evaluated on every save (the dispatch index) -----------------------------
+
+SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.sampled_from(["", "Open", "3", "x"]))
+FIELDS = st.sampled_from(["doc.status", "doc.qty", "doc.items", "doc.none", "status", "", "doc"])
+
+
+@st.composite
+def jsonlogic_rules(draw, depth=0):
+	"""Rules the checker accepts and rules it refuses (unknown operators, two keys, odd values)."""
+	if depth > 3 or draw(st.integers(0, 3)) == 0:
+		return draw(
+			st.one_of(SCALAR, FIELDS.map(lambda f: {"var": f}), FIELDS.map(lambda f: {"var": [f, 0]}))
+		)
+	op = draw(st.sampled_from(["==", "!=", "<", ">", "and", "or", "!", "in", "missing", "some", "if", "%"]))
+	if op == "!":
+		return {op: [draw(jsonlogic_rules(depth + 1))]}
+	if op == "missing":
+		return {op: draw(st.lists(FIELDS, max_size=2))}
+	rule = {op: [draw(jsonlogic_rules(depth + 1)) for _ in range(draw(st.integers(1, 3)))]}
+	broken = draw(st.integers(0, 9))
+	if broken == 0:
+		return {"eval": rule[op]}  # unknown operator
+	if broken == 1:
+		return {**rule, "and": []}  # two keys
+	return rule
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+	st.one_of(jsonlogic_rules(), jsonlogic_rules().map(json.dumps), st.just("{not json"), st.just("")),
+	SCALAR,
+	SCALAR,
+)
+def test_a_rule_checked_once_decides_as_the_rule_evaluated_each_time(rule, status, qty):
+	data = {"doc": {"status": status, "qty": qty, "items": [{"qty": qty}, {"qty": 2}]}}
+	checked, error = check_jsonlogic(rule)
+	if error is None:
+		checked = pickle.loads(pickle.dumps(checked))  # the index is kept in Redis
+		assert evaluate_checked(checked, data) == evaluate_jsonlogic(rule, data)
+	else:
+		assert checked is None
+		assert evaluate_jsonlogic(rule, data) == (False, error)
+
+
+def test_a_checked_rule_is_the_parsed_rule():
+	assert check_jsonlogic('{"==": [{"var": "doc.status"}, "Open"]}') == (
+		{"==": [{"var": "doc.status"}, "Open"]},
+		None,
+	)
+	assert check_jsonlogic("") == (None, None)
+	assert evaluate_checked(None, CONTEXT) == (True, None)
+	assert check_jsonlogic({"eval": ["1"]}) == (None, "unknown JsonLogic operator 'eval'")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(jsonlogic_rules(), min_size=1, max_size=2), SCALAR, SCALAR, SCALAR)
+def test_rules_decide_the_same_over_the_fields_they_read(rules, status, qty, other):
+	doc = {"status": status, "qty": qty, "other": other, "items": [{"qty": qty}], "none": None}
+	data = {"doc": doc, "status": other}
+	fields = fields_read(rules)
+	if fields is None:
+		return  # they may read the whole document: it is given whole
+	assert fields <= {"status", "qty", "items", "none"}
+	restricted = {"doc": {key: value for key, value in doc.items() if key in fields}, "status": other}
+	for rule in rules:
+		assert evaluate_jsonlogic(rule, restricted) == evaluate_jsonlogic(rule, data)
+
+
+@pytest.mark.parametrize(
+	"rules, fields",
+	[
+		([{"==": [{"var": "doc.status"}, "Closed"]}], {"status"}),
+		([{"var": "doc.items.0.qty"}, {"missing": ["doc.owner"]}], {"items", "owner"}),
+		([{"missing_some": [1, ["doc.a", "doc.b"]]}], {"a", "b"}),
+		([{"==": [{"var": "customer.name"}, "C"]}, None], set()),
+		([{"var": "doc"}], None),
+		([{"var": ""}], None),
+		([{"var": {"cat": ["doc.", "status"]}}], None),
+		([{"some": [{"var": "doc.items"}, {">": [{"var": "qty"}, 1]}]}], {"items"}),
+	],
+)
+def test_the_fields_a_rule_reads(rules, fields):
+	assert fields_read(rules) == (frozenset(fields) if fields is not None else None)

@@ -251,15 +251,31 @@ def evaluate_jsonlogic(rule, data) -> tuple[bool, str | None]:
 	The rule is checked structurally first, so an unknown operator or an oversized rule is an
 	error, never an exception.
 	"""
+	checked, error = check_jsonlogic(rule)
+	if error is not None:
+		return False, error
+	return evaluate_checked(checked, data)
+
+
+def check_jsonlogic(rule) -> tuple[object, str | None]:
+	"""(the rule parsed, None), or (None, why it cannot be evaluated). A rule evaluated many times
+	(a trigger condition, on every save) is checked once and then given to `evaluate_checked`."""
 	try:
 		rule = parse_jsonlogic(rule)
 	except ValueError as exc:
-		return False, str(exc)
+		return None, str(exc)
 	if rule is None:
-		return True, None
+		return None, None
 	problems = jsonlogic_problems(rule)
 	if problems:
-		return False, problems[0].message
+		return None, problems[0].message
+	return rule, None
+
+
+def evaluate_checked(rule, data) -> tuple[bool, str | None]:
+	"""`evaluate_jsonlogic` of a rule that `check_jsonlogic` gave (parsed and sound; None matches)."""
+	if rule is None:
+		return True, None
 	try:
 		result = jsonlogic_apply(rule, data, JSONLOGIC_OPERATIONS)
 	except RecursionError:
@@ -294,6 +310,26 @@ def bind_data(rule, data: Mapping, later: str = "doc") -> dict:
 			continue
 		_copy_path(data, bound, parts)
 	return bound
+
+
+def fields_read(rules, root: str = "doc") -> frozenset[str] | None:
+	"""The fields of `root` (its top-level keys) that the rules read, or None when they may read
+	it whole (a path that is `root` itself, the whole data, or computed).
+
+	Evaluated over `{root: {f: data[root][f] for f in these}}` instead of the whole of it, the
+	rules decide the same (paths that start elsewhere read nothing of `root`)."""
+	fields: set[str] = set()
+	for rule in rules:
+		paths, computed = _read_paths(rule)
+		if computed:
+			return None
+		for path in paths:
+			first, _dot, rest = path.partition(".")
+			if path == "" or (first == root and not rest):
+				return None
+			if first == root:
+				fields.add(rest.partition(".")[0])
+	return frozenset(fields)
 
 
 def _read_paths(rule) -> tuple[set[str], bool]:
