@@ -5,11 +5,14 @@ Modelled on Frappe's webhook dispatch. Every document save of the site passes th
 template listens to are kept as one global default (`flow_engine_doctypes`): Frappe has already
 loaded the global defaults into the request's memory to resolve the hook itself, so a save of
 another doctype returns after a substring test, with no SQL and no Redis call. For a listened
-doctype, the templates are looked up in a per-doctype index cached in Redis (and in frappe.local
-for the rest of the request). When a template matches, a `start` row is written to Flow Step
-Pending in the user's own transaction (an outbox): if the save rolls back, so does the row, and
-nothing starts; once it commits, a background job (or, failing that, the next scheduler tick)
-starts the run. Any error here is logged, never raised: a flow never breaks a save.
+doctype, the templates are looked up in a per-doctype index, kept in the process and in Redis
+under the value of that default, which every change of templates or settings writes anew (a
+generation token leads it): a save reads neither while nothing changed, and an index built
+from rows that a commit then replaced is never taken for the new one. The trigger conditions in
+the index are parsed and checked once, when it is built. When a template matches, a `start` row
+is written to Flow Step Pending in the user's own transaction (an outbox): if the save rolls
+back, so does the row, and nothing starts; once it commits, a background job (or, failing that,
+the next scheduler tick) starts the run. Any error here is logged, never raised: a flow never breaks a save.
 """
 
 from __future__ import annotations
@@ -22,7 +25,11 @@ from frappe.utils import now_datetime
 from flow_engine.events_map import DOC_METHODS, GENERIC_EVENTS, event_map
 
 INDEX_KEY = "flow_engine:dispatch_index"
-LISTENED_KEY = "flow_engine_doctypes"  # global default: "|Customer|ToDo|" ("|" when none)
+# global default: "<generation>|Customer|ToDo|" ("<generation>|" when none; "|Customer|ToDo|"
+# as written before the generation led it)
+LISTENED_KEY = "flow_engine_doctypes"
+# (site, DocType) → (the listened value it was built under, its index entries): this process's
+_PROCESS_INDEX: dict[tuple[str, str], tuple[str, list[dict]]] = {}
 # Our own bookkeeping never starts flows (Dispatch Job does: its completion is an event).
 IGNORED_DOCTYPES = frozenset(
 	{
@@ -61,7 +68,7 @@ def on_document_event(doc, method: str) -> None:
 	listened = frappe.db.get_global(LISTENED_KEY)
 	if listened is not None and f"|{doctype}|" not in listened:
 		return  # (None: not computed yet on this site; the index below decides)
-	entries = frappe.cache.hget(INDEX_KEY, doctype, lambda: build_index_entries(doctype))
+	entries = index_entries(doctype, listened)
 	if not entries:
 		return
 	kind = _METHOD_TO_KIND.get(method)
@@ -111,6 +118,54 @@ def emit(event: str, doc=None, variables: dict | None = None) -> list[str]:
 	return queued
 
 
+def index_entries(doctype: str, listened: str | None) -> list[dict]:
+	"""The dispatch index of `doctype`: this process's while `listened` (the global default, read
+	in this request) is the value it was built under, else Redis's if built under it, else built
+	now (and kept in both). The entries are shared: read them, never change them."""
+	if listened is None:  # not computed yet on this site: no value to key on
+		return frappe.cache.hget(INDEX_KEY, doctype, lambda: build_index_entries(doctype)) or []
+	key = (frappe.local.site, doctype)
+	held = _PROCESS_INDEX.get(key)
+	if held is not None and held[0] == listened:
+		return held[1]
+	shared = frappe.cache.hget(INDEX_KEY, doctype)
+	if isinstance(shared, dict) and shared.get("listened") == listened:
+		entries = shared["entries"]
+	else:
+		entries = build_index_entries(doctype)
+		frappe.cache.hset(INDEX_KEY, doctype, {"listened": listened, "entries": entries})
+	_PROCESS_INDEX[key] = (listened, entries)
+	return entries
+
+
+def listened_in(value: str | None) -> set[str]:
+	"""The DocTypes a stored `flow_engine_doctypes` value names (its generation left out)."""
+	return set((value or "").split("|")[1:]) - {""}
+
+
+def _checked(rule) -> tuple[object, bool]:
+	"""(the rule parsed, True) when it is sound: evaluated as it is on every save; else (the rule,
+	False): evaluated the long way, which says what is wrong with it (logged at dispatch)."""
+	from flow_engine.runtime.conditions import check_jsonlogic
+
+	parsed, error = check_jsonlogic(rule)
+	return (parsed, True) if error is None else (rule, False)
+
+
+def _rule_reads(entry: dict) -> dict:
+	"""What an entry's rules read of the saved document, worked out once with the index."""
+	from flow_engine.runtime.conditions import fields_read
+
+	rules = [entry.get("when"), entry.get("condition")]
+	return {"reads": fields_read(rules), "reads_customer": any(_reads_customer(rule) for rule in rules)}
+
+
+def _evaluate(rule, checked: bool, data: dict) -> tuple[bool, str | None]:
+	from flow_engine.runtime.conditions import evaluate_checked, evaluate_jsonlogic
+
+	return evaluate_checked(rule, data) if checked else evaluate_jsonlogic(rule, data)
+
+
 def build_index_entries(doctype: str) -> list[dict]:
 	"""The active templates that listen to `doctype`, with what they listen for (cached by doctype)."""
 	from flow_engine.settings import get_settings
@@ -144,7 +199,7 @@ def build_index_entries(doctype: str) -> list[dict]:
 	)
 	entries = [{"wait": True, "on": kind, "template": None} for kind in sorted(watched_events(doctype))]
 	for template in templates:
-		condition = parse_condition(template.trigger_condition)
+		condition, condition_checked = _checked(parse_condition(template.trigger_condition))
 		if template.trigger_event in GENERIC_EVENTS:
 			if (template.trigger_doctype or template.applies_to) != doctype:
 				continue
@@ -156,11 +211,15 @@ def build_index_entries(doctype: str) -> list[dict]:
 					"field": template.trigger_field,
 					"value": None,
 					"when": None,
+					"when_checked": True,
 					"condition": condition,
+					"condition_checked": condition_checked,
 					"throttle": template.max_starts_per_minute or 0,
 				}
 			)
+			entries[-1].update(_rule_reads(entries[-1]))
 		for mapped in named.get(template.trigger_event, []):
+			when, when_checked = _checked(mapped.get("when"))
 			entries.append(
 				{
 					"template": template.name,
@@ -168,11 +227,14 @@ def build_index_entries(doctype: str) -> list[dict]:
 					"on": mapped["on"],
 					"field": mapped.get("field"),
 					"value": mapped.get("value"),
-					"when": mapped.get("when"),
+					"when": when,
+					"when_checked": when_checked,
 					"condition": condition,
+					"condition_checked": condition_checked,
 					"throttle": template.max_starts_per_minute or 0,
 				}
 			)
+			entries[-1].update(_rule_reads(entries[-1]))
 	return entries
 
 
@@ -290,7 +352,7 @@ def watch_is_listened(doctype: str, event: str) -> None:
 	"""A new wait of a run whose template does not (or no longer) watch that DocType and event:
 	store the listened DocTypes and drop the index again, so that its events reach the wait."""
 	listened = frappe.db.get_global(LISTENED_KEY)
-	entries = frappe.cache.hget(INDEX_KEY, doctype, lambda: build_index_entries(doctype)) or []
+	entries = index_entries(doctype, listened)
 	covered = any(entry.get("wait") and entry["on"] == event for entry in entries)
 	if not covered or listened is None or f"|{doctype}|" not in listened:
 		clear_dispatch_cache()
@@ -373,7 +435,10 @@ def store_listened_doctypes(leaving: str | None = None) -> None:
 	cache (frappe.clear_cache) on every template save; dropping the cached global defaults is enough."""
 	if not frappe.db.table_exists("Flow Template"):
 		return
-	value = "|" + "".join(f"{doctype}|" for doctype in sorted(listened_doctypes(leaving)))
+	# a new generation on every write, even when the DocTypes are the same: the indexes kept under
+	# the old value (in processes, in Redis) are then never used again
+	generation = frappe.generate_hash(length=10)
+	value = f"{generation}|" + "".join(f"{doctype}|" for doctype in sorted(listened_doctypes(leaving)))
 	frappe.db.delete("DefaultValue", {"parent": "__global", "defkey": LISTENED_KEY})
 	row = frappe.get_doc(
 		{
@@ -420,11 +485,56 @@ def parse_condition(text):
 		return {"invalid": text}  # evaluates as an error, logged at dispatch
 
 
-def _dispatch(doc, kind: str, entries: list[dict]) -> None:
-	from flow_engine.runs import customer_of, doc_data
-	from flow_engine.runtime.conditions import compare, evaluate_jsonlogic
+# keys that Document.as_dict adds to (or sets over) the fields of get_valid_dict
+_AS_DICT_OWN_KEYS = frozenset(
+	{"doctype", "_user_tags", "__islocal", "__onload", "_liked_by", "__run_link_triggers", "__unsaved"}
+)
 
-	data = None
+
+class _SavedDoc:
+	"""The saved document as a template's rules read it: the whole of doc_data when they may read
+	it whole, else only the fields they name, valued as doc_data values them (Frappe's
+	get_valid_dict, then JSON), without serializing the rest: a false condition on a status costs
+	no copy of the document."""
+
+	def __init__(self, doc):
+		self.doc = doc
+		self._whole: dict | None = None
+		self._valid: dict | None = None
+
+	def whole(self) -> dict:
+		if self._whole is None:
+			from flow_engine.runs import doc_data
+
+			self._whole = doc_data(self.doc)
+		return self._whole
+
+	def fields(self, names: frozenset[str] | None) -> dict:
+		if names is None or self._whole is not None or not names.isdisjoint(_AS_DICT_OWN_KEYS):
+			return self.whole()
+		if self._valid is None:
+			self._valid = self.doc.get_valid_dict(convert_dates_to_str=True)
+		valid = self._valid
+		if not names.issubset(valid):
+			return self.whole()  # a child table (computed ones too, in v16), or no field at all
+		return {name: _as_json_value(valid[name]) for name in names}
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _as_json_value(value):
+	"""`value` as doc_data's JSON round trip gives it back."""
+	if type(value) in _JSON_SCALARS:
+		return value
+	return json.loads(frappe.as_json(value, indent=None))
+
+
+def _dispatch(doc, kind: str, entries: list[dict]) -> None:
+	from flow_engine.runs import customer_of
+	from flow_engine.runtime.conditions import compare
+
+	saved = _SavedDoc(doc)
 	for entry in entries:
 		if kind == "value_change":
 			field = entry["field"]
@@ -432,31 +542,32 @@ def _dispatch(doc, kind: str, entries: list[dict]) -> None:
 				continue
 			if entry["value"] is not None and not compare(doc.get(field), "==", entry["value"]):
 				continue
-		if data is None:
-			data = {"doc": doc_data(doc)}
-		if entry.get("when") and not evaluate_jsonlogic(entry["when"], data)[0]:
-			continue
-		if entry["condition"] is not None:
-			if _reads_customer(entry["condition"]) and "customer" not in data:
-				customer = customer_of(data["doc"])
-				data["customer"] = (
-					json.loads(frappe.as_json(frappe.get_cached_doc("Customer", customer).as_dict()))
-					if customer and frappe.db.exists("Customer", customer)
-					else {}
-				)
-			matched, error = evaluate_jsonlogic(entry["condition"], data)
-			if error:
-				frappe.log_error(
-					title=f"flow_engine: trigger condition of {entry['template']} failed", message=error
-				)
-			if not matched:
+		if entry.get("when") is not None or entry["condition"] is not None:
+			reads_customer = entry.get("reads_customer", True)
+			data = {"doc": saved.whole() if reads_customer else saved.fields(entry.get("reads"))}
+			if entry.get("when") and not _evaluate(entry["when"], entry.get("when_checked"), data)[0]:
 				continue
+			if entry["condition"] is not None:
+				if reads_customer and _reads_customer(entry["condition"]):
+					customer = customer_of(data["doc"])
+					data["customer"] = (
+						json.loads(frappe.as_json(frappe.get_cached_doc("Customer", customer).as_dict()))
+						if customer and frappe.db.exists("Customer", customer)
+						else {}
+					)
+				matched, error = _evaluate(entry["condition"], entry.get("condition_checked"), data)
+				if error:
+					frappe.log_error(
+						title=f"flow_engine: trigger condition of {entry['template']} failed", message=error
+					)
+				if not matched:
+					continue
 		queue_start(
 			entry["template"],
 			entry["event"],
 			doc.doctype,
 			doc.name,
-			data["doc"],
+			saved.whole(),
 			throttle=entry.get("throttle"),
 		)
 

@@ -2,7 +2,14 @@
 
 import frappe
 
-from flow_engine.dispatch import INDEX_KEY, on_document_event
+from flow_engine.dispatch import (
+	_PROCESS_INDEX,
+	INDEX_KEY,
+	LISTENED_KEY,
+	index_entries,
+	listened_in,
+	on_document_event,
+)
 from flow_engine.tests.utils import FlowTestCase, make_template, statuses, wipe_runs
 
 WAIT = [{"id": "a", "kind": "wait"}, {"id": "b", "kind": "wait", "depends_on": ["a"]}]
@@ -117,7 +124,12 @@ class TestDispatch(FlowTestCase):
 		)
 		frappe.db.commit()
 		# corrupt the cached index the way a bad deploy might: the save must still succeed
-		frappe.cache.hset(INDEX_KEY, "ToDo", [{"template": "FT-does-not-exist", "on": "insert"}])
+		listened = frappe.db.get_global(LISTENED_KEY)
+		broken = [{"template": "FT-does-not-exist", "on": "insert"}]
+		frappe.cache.hset(INDEX_KEY, "ToDo", {"listened": listened, "entries": broken})
+		_PROCESS_INDEX.clear()
+		self.addCleanup(_PROCESS_INDEX.clear)
+		self.assertEqual(index_entries("ToDo", listened), broken)  # the broken one is used
 		todo = frappe.get_doc({"doctype": "ToDo", "description": "still saved"}).insert()
 		frappe.db.commit()
 		self.assertTrue(frappe.db.exists("ToDo", todo.name))
@@ -134,14 +146,83 @@ class TestDispatch(FlowTestCase):
 			on_document_event(note, "on_update")
 			on_document_event(note, "after_insert")
 
-	def test_the_listened_doctypes_follow_the_templates(self):
-		from flow_engine.dispatch import LISTENED_KEY
+	def test_a_listened_doctype_s_save_reads_its_index_from_the_process(self):
+		make_template(
+			"todo false",
+			WAIT,
+			trigger_event="on_update",
+			trigger_doctype="ToDo",
+			trigger_condition='{"==": [{"var": "doc.status"}, "Closed"]}',
+		)
+		frappe.db.commit()
+		todo = frappe.get_doc({"doctype": "ToDo", "description": "open"}).insert()
+		frappe.db.commit()
+		frappe.local.cache = {}  # a new request…
+		frappe.local.request_cache.clear()
+		frappe.get_attr("flow_engine.dispatch.on_document_event")  # …in which Frappe resolved the hook
+		with self.assertQueryCount(0), self.assertRedisCallCounts(0):
+			on_document_event(todo, "on_update")
+		self.assertEqual(self.runs_for("ToDo", todo.name), [])
 
+	def test_a_template_change_reaches_the_index_of_every_process(self):
+		name = make_template("todo on update", WAIT, trigger_event="on_update", trigger_doctype="ToDo")
+		make_template("todo stays", WAIT, trigger_event="on_update", trigger_doctype="ToDo")
+		frappe.db.commit()
+		before = frappe.db.get_global(LISTENED_KEY)
+		self.assertIn(name, [entry["template"] for entry in index_entries("ToDo", before)])
+		# another process (here: a second connection) turns the template off and commits
+		primary = frappe.local.db
+		try:
+			with self.secondary_connection():
+				frappe.get_doc("Flow Template", name).update({"is_active": 0}).save()
+				frappe.db.commit()
+		finally:
+			frappe.local.db = primary  # (v15 leaves the second connection in place on its first use)
+		frappe.db.rollback()  # this process's next request
+		frappe.local.cache = {}
+		after = frappe.db.get_global(LISTENED_KEY)
+		self.assertNotEqual(after, before)  # a new generation, the same DocTypes
+		self.assertEqual(listened_in(after), listened_in(before))
+		self.assertNotIn(name, [entry["template"] for entry in index_entries("ToDo", after)])
+		# an index built under the old value (by a request that read it before the commit) is
+		# never taken for the new one
+		stale = {"listened": before, "entries": [{"template": name, "on": "update"}]}
+		frappe.cache.hset(INDEX_KEY, "ToDo", stale)
+		_PROCESS_INDEX.clear()
+		self.assertNotIn(name, [entry["template"] for entry in index_entries("ToDo", after)])
+
+	def test_the_fields_a_condition_reads_are_valued_as_in_the_whole_document(self):
+		from flow_engine.dispatch import _SavedDoc
+		from flow_engine.runs import doc_data
+
+		todo = frappe.get_doc(
+			{"doctype": "ToDo", "description": "fields", "date": "2026-12-24", "priority": "High"}
+		).insert()
+		docs = [todo, frappe.get_doc("User", "Administrator"), frappe.get_doc("DocType", "ToDo")]
+		docs += [
+			frappe.get_doc("Customer", name) for name in frappe.get_all("Customer", limit=1, pluck="name")
+		]
+		for doc in docs:
+			whole = doc_data(doc)
+			for name in sorted(set(whole) | {"no_such_field"}):
+				got = _SavedDoc(doc).fields(frozenset({name}))
+				self.assertEqual(  # repr: the same types too (an int, not Frappe's DocStatus)
+					repr({key: got[key] for key in [name] if key in got}),
+					repr({key: whole[key] for key in [name] if key in whole}),
+					f"{doc.doctype}.{name}",
+				)
+		# a field alone is read alone, not with the rest of the document
+		self.assertEqual(
+			_SavedDoc(todo).fields(frozenset({"date", "status"})), {"date": "2026-12-24", "status": "Open"}
+		)
+		self.assertEqual(_SavedDoc(todo).fields(frozenset({"no_such_field"})), doc_data(todo))
+
+	def test_the_listened_doctypes_follow_the_templates(self):
 		def listened():
 			frappe.local.cache = {}  # a new request
 			value = frappe.db.get_global(LISTENED_KEY)
-			self.assertTrue(value.startswith("|") and value.endswith("|"), value)
-			return set(value.strip("|").split("|")) - {""}
+			self.assertRegex(value, r"^[0-9a-f]{10}\|(.+\|)?$")
+			return listened_in(value)
 
 		before = listened()  # the site's own templates (the seeded ones listen to a few doctypes)
 		self.assertFalse(before & {"ToDo", "Customer"})
