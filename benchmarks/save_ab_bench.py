@@ -15,7 +15,15 @@ order, so that both sides see the same moments of a shared machine:
 Both run with no active template on the doctype and with `--false-templates N` active on_update
 templates on it whose conditions are false. Prints medians, the ratio of medians B/A (flow_engine
 against none) and A/A, and SQL statements and Redis commands per insert on each side.
+
+The figure that counts is the paired one: the median of the pairs' own ratios (each pair's two
+inserts ran next to each other, so a slow moment of the machine slows both), with a 95 %
+bootstrap interval. The garbage collector runs between samples, not inside one (and what was
+alive after the warm-up is frozen out of its work, `gc.freeze`).
 Targets: no template: +0 SQL and ≤ 1 % end to end; five false templates: ≤ 5 %.
+
+`--calibrate 50,200`: the same pairs with a no-op against a hook that only spins for that many
+microseconds: the harness must find those known costs again (it resolves what it claims to).
 `--decompose` also times, interleaved, the hook's first lines alone and its read of the listened
 doctypes alone, each against the no-op (with a second no-op as the A/A).
 """
@@ -33,6 +41,29 @@ from save_bench import activate, make_false_templates
 
 def _noop(doc, method=None) -> None:
 	return None
+
+
+def _spinning(microseconds: float):
+	"""A hook that costs a known time (busy, like Python work) and does nothing else."""
+
+	def hook(doc, method=None) -> None:
+		until = time.perf_counter() + microseconds / 1e6
+		while time.perf_counter() < until:
+			pass
+
+	return hook
+
+
+def paired_ratio(a: list[float], b: list[float], resamples: int = 2000) -> tuple[float, float, float]:
+	"""The median of the pairs' ratios b/a, and its 95 % bootstrap interval."""
+	ratios = [y / x for x, y in zip(a, b, strict=True)]
+	rng = random.Random(7)
+	medians = sorted(c.median(rng.choices(ratios, k=len(ratios))) for _ in range(resamples))
+	return c.median(ratios), medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
+def _percent(value: float) -> str:
+	return f"{(value - 1) * 100:+.2f} %"
 
 
 def _flags_only(doc, method=None) -> None:
@@ -76,7 +107,6 @@ def decompose(doctype: str, samples: int, calls: c.Calls) -> dict:
 			random.shuffle(order)
 			for name in order:
 				dispatch.on_document_event = variants[name]
-				gc.collect()
 				times[name].append(insert_once(doctype, n, calls)[0])
 	finally:
 		dispatch.on_document_event = real
@@ -88,20 +118,27 @@ def insert_once(doctype: str, n: int, calls: c.Calls) -> tuple[float, int, int]:
 
 	doc = frappe.get_doc({"doctype": doctype, "description": f"{c.BENCH_PREFIX}ab {n}"})
 	c.new_request()
-	sql0, redis0 = calls.snapshot()
-	t0 = time.perf_counter()
-	doc.insert()
-	elapsed = (time.perf_counter() - t0) * 1000
-	sql1, redis1 = calls.snapshot()
+	gc.collect()
+	gc.disable()  # a collection inside one sample would land on one side of a pair only
+	try:
+		sql0, redis0 = calls.snapshot()
+		t0 = time.perf_counter()
+		doc.insert()
+		elapsed = (time.perf_counter() - t0) * 1000
+		sql1, redis1 = calls.snapshot()
+	finally:
+		gc.enable()
 	frappe.db.rollback()
 	return elapsed, sql1 - sql0, redis1 - redis0
 
 
-def paired(doctype: str, samples: int, sides: tuple[bool, bool], calls: c.Calls) -> dict:
-	"""`samples` pairs; sides: (first side real, second side real)."""
+def paired(doctype: str, samples: int, sides: tuple, calls: c.Calls) -> dict:
+	"""`samples` pairs; sides: (first side, second side), each True (the real hook), False (the
+	no-op) or a function put in the hook's place."""
 	from flow_engine import dispatch
 
 	real = dispatch.on_document_event
+	hooks = [real if side is True else _noop if side is False else side for side in sides]
 	out = {0: [], 1: []}
 	stats = {0: [0, 0], 1: [0, 0]}
 	try:
@@ -109,8 +146,7 @@ def paired(doctype: str, samples: int, sides: tuple[bool, bool], calls: c.Calls)
 			order = [0, 1]
 			random.shuffle(order)
 			for side in order:
-				dispatch.on_document_event = real if sides[side] else _noop
-				gc.collect()
+				dispatch.on_document_event = hooks[side]
 				ms, sql, redis = insert_once(doctype, n, calls)
 				out[side].append(ms)
 				stats[side][0] += sql
@@ -120,6 +156,7 @@ def paired(doctype: str, samples: int, sides: tuple[bool, bool], calls: c.Calls)
 	return {
 		"a": c.median(out[0]),
 		"b": c.median(out[1]),
+		"paired": paired_ratio(out[0], out[1]),
 		"sql": (stats[0][0] / samples, stats[1][0] / samples),
 		"redis": (stats[0][1] / samples, stats[1][1] / samples),
 	}
@@ -130,6 +167,11 @@ def main() -> None:
 	p.add_argument("--samples", type=int, default=400)
 	p.add_argument("--doctype", default="ToDo")
 	p.add_argument("--false-templates", default="0,5", help="counts of false templates to measure with")
+	p.add_argument(
+		"--calibrate",
+		default="",
+		help="MICROSECONDS,…: also a no-op against a hook that spins that long (the harness's resolution)",
+	)
 	p.add_argument(
 		"--decompose",
 		action="store_true",
@@ -155,18 +197,28 @@ def main() -> None:
 				activate(false_sets["t5false"][:count], every, [], False)
 				with c.Calls() as calls:
 					insert_once(args.doctype, -1, calls)  # warm-up: the dispatch index
+					# what is alive now is left out of every later collection: the one before each
+					# sample then costs little, and the run takes a third of the time
+					gc.collect()
+					gc.freeze()
 					ab = paired(args.doctype, args.samples, (False, True), calls)
 					aa = paired(args.doctype, args.samples, (True, True), calls)
-				ratio = ab["b"] / ab["a"]
-				noise = aa["b"] / aa["a"]
+				print(f"\n{args.doctype} insert, {count} false templates on it, {args.samples} pairs each:")
+				report_pairs("A/B  no-op / flow_engine", ab)
 				print(
-					f"\n{args.doctype} insert, {count} false templates on it, {args.samples} pairs each:"
-					f"\n  A/B  no-op {ab['a']:.3f} ms, flow_engine {ab['b']:.3f} ms: ratio {ratio:.4f}"
-					f" ({(ratio - 1) * 100:+.2f} %)"
-					f"; SQL {ab['sql'][0]:.2f} / {ab['sql'][1]:.2f}, Redis {ab['redis'][0]:.2f} / {ab['redis'][1]:.2f}"
-					f"\n  A/A  flow_engine {aa['a']:.3f} ms, flow_engine {aa['b']:.3f} ms: ratio {noise:.4f}"
-					f" ({(noise - 1) * 100:+.2f} %): the harness's own noise"
+					f"       SQL {ab['sql'][0]:.2f} / {ab['sql'][1]:.2f},"
+					f" Redis {ab['redis'][0]:.2f} / {ab['redis'][1]:.2f} per insert"
 				)
+				report_pairs("A/A  flow_engine / flow_engine (the harness's own noise)", aa)
+				if args.calibrate and count == 0:
+					for microseconds in [float(x) for x in args.calibrate.split(",") if x.strip()]:
+						with c.Calls() as calls:
+							known = paired(
+								args.doctype, args.samples, (False, _spinning(microseconds)), calls
+							)
+						report_pairs(
+							f"calibration: no-op / a hook spinning {microseconds:.0f} µs a call", known
+						)
 				if args.decompose and count == 0:
 					with c.Calls() as calls:
 						parts = decompose(args.doctype, args.samples, calls)
@@ -178,6 +230,15 @@ def main() -> None:
 		c.delete_bench_templates()
 		frappe.db.commit()
 		c.disconnect()
+
+
+def report_pairs(label: str, result: dict) -> None:
+	ratio = result["b"] / result["a"]
+	median, low, high = result["paired"]
+	print(
+		f"  {label}:\n       medians {result['a']:.3f} / {result['b']:.3f} ms ({_percent(ratio)});"
+		f" paired: {_percent(median)}, 95 % interval {_percent(low)} to {_percent(high)}"
+	)
 
 
 if __name__ == "__main__":
