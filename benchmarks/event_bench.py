@@ -1,7 +1,7 @@
 """Event to run: from a Quotation submit to a 5-step flow started and its instant steps executed.
 
     cd ~/frappe-bench/sites && ../env/bin/python ../apps/flow_engine/benchmarks/event_bench.py --site SITE
-        [--samples 20] [--experiment lazy_dispatch,...] [--show-statements] [--profile PATH]
+        [--samples 20] [--experiment session4] [--show-statements] [--profile PATH]
 
 The flow (`on_quotation_accepted`, condition grand_total > 0): a dispatch job; an in-app
 notification and a condition after it; a wait on the condition's `yes` branch; an email follow-up
