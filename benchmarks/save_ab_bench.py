@@ -162,6 +162,34 @@ def paired(doctype: str, samples: int, sides: tuple, calls: c.Calls) -> dict:
 	}
 
 
+def hook_time(doctype: str, samples: int, calls: c.Calls) -> tuple[float, float]:
+	"""(median µs spent inside the real hook per insert, its calls per insert), timed around it in
+	a pass of its own (the timer is not in the A/B's samples)."""
+	from flow_engine import dispatch
+
+	real = dispatch.on_document_event
+	spent = {"seconds": 0.0, "calls": 0}
+
+	def timed(doc, method=None):
+		t0 = time.perf_counter()
+		try:
+			return real(doc, method)
+		finally:
+			spent["seconds"] += time.perf_counter() - t0
+			spent["calls"] += 1
+
+	per_insert = []
+	dispatch.on_document_event = timed
+	try:
+		for n in range(samples):
+			spent["seconds"] = 0.0
+			insert_once(doctype, n, calls)
+			per_insert.append(spent["seconds"] * 1e6)
+	finally:
+		dispatch.on_document_event = real
+	return c.median(per_insert), spent["calls"] / max(samples, 1)
+
+
 def main() -> None:
 	p = c.parser(__doc__.split("\n")[0])
 	p.add_argument("--samples", type=int, default=400)
@@ -210,6 +238,13 @@ def main() -> None:
 					f" Redis {ab['redis'][0]:.2f} / {ab['redis'][1]:.2f} per insert"
 				)
 				report_pairs("A/A  flow_engine / flow_engine (the harness's own noise)", aa)
+				with c.Calls() as calls:
+					inside, per_insert = hook_time(args.doctype, max(args.samples // 4, 50), calls)
+				print(
+					f"  time inside flow_engine's hook, timed around it (a pass of its own): {inside:.1f} µs"
+					f" per insert ({per_insert:.0f} calls), {inside / 1000 / ab['a'] * 100:.2f} % of the"
+					" no-op's median insert"
+				)
 				if args.calibrate and count == 0:
 					for microseconds in [float(x) for x in args.calibrate.split(",") if x.strip()]:
 						with c.Calls() as calls:

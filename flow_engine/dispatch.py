@@ -12,7 +12,8 @@ from rows that a commit then replaced is never taken for the new one. The trigge
 the index are parsed and checked once, when it is built. When a template matches, a `start` row
 is written to Flow Step Pending in the user's own transaction (an outbox): if the save rolls
 back, so does the row, and nothing starts; once it commits, a background job (or, failing that,
-the next scheduler tick) starts the run. Any error here is logged, never raised: a flow never breaks a save.
+the next scheduler tick) starts the run. Any error here is logged, never raised: a flow never
+breaks a save.
 """
 
 from __future__ import annotations
@@ -501,6 +502,20 @@ class _SavedDoc:
 		self.doc = doc
 		self._whole: dict | None = None
 		self._valid: dict | None = None
+		self._customer: dict | None = None
+
+	def customer(self) -> dict:
+		"""The document's Customer (read once for all the rules that read `customer.…`)."""
+		if self._customer is None:
+			from flow_engine.runs import customer_of
+
+			name = customer_of(self.whole())
+			self._customer = (
+				json.loads(frappe.as_json(frappe.get_cached_doc("Customer", name).as_dict()))
+				if name and frappe.db.exists("Customer", name)
+				else {}
+			)
+		return self._customer
 
 	def whole(self) -> dict:
 		if self._whole is None:
@@ -531,7 +546,6 @@ def _as_json_value(value):
 
 
 def _dispatch(doc, kind: str, entries: list[dict]) -> None:
-	from flow_engine.runs import customer_of
 	from flow_engine.runtime.conditions import compare
 
 	saved = _SavedDoc(doc)
@@ -549,12 +563,7 @@ def _dispatch(doc, kind: str, entries: list[dict]) -> None:
 				continue
 			if entry["condition"] is not None:
 				if reads_customer and _reads_customer(entry["condition"]):
-					customer = customer_of(data["doc"])
-					data["customer"] = (
-						json.loads(frappe.as_json(frappe.get_cached_doc("Customer", customer).as_dict()))
-						if customer and frappe.db.exists("Customer", customer)
-						else {}
-					)
+					data["customer"] = saved.customer()
 				matched, error = _evaluate(entry["condition"], entry.get("condition_checked"), data)
 				if error:
 					frappe.log_error(

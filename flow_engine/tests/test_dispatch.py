@@ -1,5 +1,8 @@
 """Document events start runs after commit, never after rollback, and cost nothing elsewhere."""
 
+import json
+from unittest.mock import patch
+
 import frappe
 
 from flow_engine.dispatch import (
@@ -216,6 +219,44 @@ class TestDispatch(FlowTestCase):
 			_SavedDoc(todo).fields(frozenset({"date", "status"})), {"date": "2026-12-24", "status": "Open"}
 		)
 		self.assertEqual(_SavedDoc(todo).fields(frozenset({"no_such_field"})), doc_data(todo))
+
+	def test_conditions_on_the_customer_read_it_once_per_save(self):
+		from frappe.utils.nestedset import get_root_of
+
+		from flow_engine import runs
+
+		group = get_root_of("Customer Group")
+		matching = make_template(
+			"customer of the group",
+			WAIT,
+			trigger_event="on_insert",
+			trigger_doctype="Customer",
+			trigger_condition=json.dumps({"==": [{"var": "customer.customer_group"}, group]}),
+		)
+		make_template(
+			"customer of no group",
+			WAIT,
+			trigger_event="on_insert",
+			trigger_doctype="Customer",
+			trigger_condition=json.dumps({"==": [{"var": "customer.customer_group"}, "no such group"]}),
+		)
+		frappe.db.commit()
+		with patch.object(runs, "customer_of", wraps=runs.customer_of) as customer_of:
+			customer = frappe.get_doc(
+				{
+					"doctype": "Customer",
+					"customer_name": f"_Test Flow Dispatch {frappe.generate_hash(length=6)}",
+					"customer_group": group,
+					"territory": get_root_of("Territory"),
+				}
+			).insert(ignore_permissions=True)
+		self.assertEqual(customer_of.call_count, 1)  # two rules on the Customer, one read of it
+		frappe.db.commit()
+		started = [
+			frappe.db.get_value("Flow Run", run, "flow_template")
+			for run in self.runs_for("Customer", customer.name)
+		]
+		self.assertEqual(started, [matching])
 
 	def test_the_listened_doctypes_follow_the_templates(self):
 		def listened():
