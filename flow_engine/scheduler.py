@@ -212,7 +212,10 @@ class _ReadCommitted:
 	def restore(self) -> None:
 		"""The session's own level for the transactions that start after the next commit."""
 		if self.active and not self.restored:
-			frappe.db.sql("set session tx_isolation = @flow_engine_isolation")
+			# (a connection opened again since has no such variable: it had the server's default)
+			frappe.db.sql(
+				"set session tx_isolation = coalesce(@flow_engine_isolation, @@global.tx_isolation)"
+			)
 			self.restored = True
 
 	def unrestore(self) -> None:

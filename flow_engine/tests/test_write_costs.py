@@ -235,6 +235,22 @@ class TestWriteCosts(FlowTestCase):
 			frappe.db.commit()
 			self.assertEqual(frappe.db.sql(query, (run.name,))[0][0], first + timedelta(seconds=1))
 
+	def test_a_session_that_lost_the_saved_level_gets_the_server_s(self):
+		from flow_engine import scheduler
+
+		real = scheduler._claim
+
+		def claim_then_forget(*args, **kwargs):
+			frappe.db.sql("set @flow_engine_isolation = null")  # as on a connection opened again
+			return real(*args, **kwargs)
+
+		with patch.object(scheduler, "_claim", claim_then_forget):
+			drain(budget_seconds=5)
+		self.assertEqual(
+			frappe.db.sql("select @@session.tx_isolation")[0][0],
+			frappe.db.sql("select @@global.tx_isolation")[0][0],
+		)
+
 	def test_a_start_reads_no_ledger_row_and_a_later_step_reads_its_own(self):
 		# a run named in this transaction has no Flow Effect rows but those its start writes
 		template = make_template(
