@@ -174,13 +174,9 @@ class TestDispatch(FlowTestCase):
 		before = frappe.db.get_global(LISTENED_KEY)
 		self.assertIn(name, [entry["template"] for entry in index_entries("ToDo", before)])
 		# another process (here: a second connection) turns the template off and commits
-		primary = frappe.local.db
-		try:
-			with self.secondary_connection():
-				frappe.get_doc("Flow Template", name).update({"is_active": 0}).save()
-				frappe.db.commit()
-		finally:
-			frappe.local.db = primary  # (v15 leaves the second connection in place on its first use)
+		with self.secondary_connection():
+			frappe.get_doc("Flow Template", name).update({"is_active": 0}).save()
+			frappe.db.commit()
 		frappe.db.rollback()  # this process's next request
 		frappe.local.cache = {}
 		after = frappe.db.get_global(LISTENED_KEY)
