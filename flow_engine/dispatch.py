@@ -505,16 +505,12 @@ class _SavedDoc:
 		self._customer: dict | None = None
 
 	def customer(self) -> dict:
-		"""The document's Customer (read once for all the rules that read `customer.…`)."""
+		"""The document's Customer, as a run's context has it (read once for all the rules that
+		read `customer.…`)."""
 		if self._customer is None:
-			from flow_engine.runs import customer_of
+			from flow_engine.runs import customer_data, customer_of
 
-			name = customer_of(self.whole())
-			self._customer = (
-				json.loads(frappe.as_json(frappe.get_cached_doc("Customer", name).as_dict()))
-				if name and frappe.db.exists("Customer", name)
-				else {}
-			)
+			self._customer = customer_data(customer_of(self.whole()))
 		return self._customer
 
 	def whole(self) -> dict:
@@ -557,13 +553,12 @@ def _dispatch(doc, kind: str, entries: list[dict]) -> None:
 			if entry["value"] is not None and not compare(doc.get(field), "==", entry["value"]):
 				continue
 		if entry.get("when") is not None or entry["condition"] is not None:
-			reads_customer = entry.get("reads_customer", True)
-			data = {"doc": saved.whole() if reads_customer else saved.fields(entry.get("reads"))}
+			data = {"doc": saved.fields(entry.get("reads"))}
+			if entry.get("reads_customer", True):
+				data["customer"] = saved.customer()
 			if entry.get("when") and not _evaluate(entry["when"], entry.get("when_checked"), data)[0]:
 				continue
 			if entry["condition"] is not None:
-				if reads_customer and _reads_customer(entry["condition"]):
-					data["customer"] = saved.customer()
 				matched, error = _evaluate(entry["condition"], entry.get("condition_checked"), data)
 				if error:
 					frappe.log_error(

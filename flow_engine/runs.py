@@ -110,6 +110,19 @@ def customer_of(doc_dict: dict) -> str | None:
 	return None
 
 
+def customer_data(name: str | None) -> dict:
+	"""The Customer as data, from Frappe's document cache (dropped whenever the Customer is saved
+	or deleted) rather than its row and five child tables again; {} for no name, or a name that is
+	no Customer's (a Link left dangling)."""
+	if not name:
+		return {}
+	try:
+		return doc_data(frappe.get_cached_doc("Customer", name))
+	except frappe.DoesNotExistError:
+		frappe.clear_last_message()
+		return {}
+
+
 def build_context(
 	doctype: str | None, docname: str | None, snapshot: dict | None = None, *, reload: bool = True
 ) -> dict:
@@ -118,18 +131,8 @@ def build_context(
 	doc = snapshot or {}
 	if (reload or not snapshot) and doctype and docname and document_exists(doctype, docname):
 		doc = doc_data(frappe.get_doc(doctype, docname))
-	customer = {}
 	customer_name = customer_of(doc)
-	if customer_name and doc.get("doctype") == "Customer":
-		customer = doc
-	elif customer_name:
-		# Frappe's document cache (dropped whenever the Customer is saved or deleted) rather than
-		# the row and its five child tables again for every run; a name that is no Customer's
-		# (a Link left dangling) gives none
-		try:
-			customer = doc_data(frappe.get_cached_doc("Customer", customer_name))
-		except frappe.DoesNotExistError:
-			frappe.clear_last_message()
+	customer = doc if customer_name and doc.get("doctype") == "Customer" else customer_data(customer_name)
 	context = {"doc": doc, "customer": customer}
 	if doctype and docname:
 		context["reference"] = {"doctype": doctype, "name": docname}
