@@ -417,6 +417,22 @@ def only_bench_templates_active():
 # --- figures ------------------------------------------------------------------------------------
 
 
+def timed(fn):
+	"""(fn wrapped, a dict it adds to): the seconds spent in fn and its calls, for a hook timed
+	around itself."""
+	spent = {"seconds": 0.0, "calls": 0}
+
+	def wrapper(*args, **kwargs):
+		t0 = time.perf_counter()
+		try:
+			return fn(*args, **kwargs)
+		finally:
+			spent["seconds"] += time.perf_counter() - t0
+			spent["calls"] += 1
+
+	return wrapper, spent
+
+
 def median(values) -> float:
 	return statistics.median(values) if values else float("nan")
 

@@ -125,16 +125,7 @@ def main() -> None:
 	import flow_engine.dispatch as dispatch
 
 	original_hook = dispatch.on_document_event
-	in_hook = {"t": 0.0, "n": 0}
-
-	def timed_hook(doc, method):
-		t0 = time.perf_counter()
-		try:
-			return original_hook(doc, method)
-		finally:
-			in_hook["t"] += time.perf_counter() - t0
-			in_hook["n"] += 1
-
+	timed_hook, in_hook = c.timed(original_hook)
 	dispatch.on_document_event = timed_hook
 	random.seed(11)
 	rows = {"flow": [], "base": []}
@@ -166,7 +157,7 @@ def main() -> None:
 				c.set_flow_hooks(config == "flow")
 				c.new_request()
 				jobs.clear()
-				in_hook.update(t=0.0, n=0)
+				in_hook.update(seconds=0.0, calls=0)
 				with c.Calls() as submit_calls:
 					t0 = time.perf_counter()
 					doc.submit()
@@ -178,8 +169,8 @@ def main() -> None:
 				row = {
 					"submit": (t1 - t0) * 1000,
 					"commit": (t2 - t1) * 1000,
-					"hook_ms": in_hook["t"] * 1000,
-					"hook_calls": in_hook["n"],
+					"hook_ms": in_hook["seconds"] * 1000,
+					"hook_calls": in_hook["calls"],
 					"submit_q": submit_calls.queries,
 					"submit_redis": submit_calls.redis,
 					"submit_writes": dict(submit_calls.writes),

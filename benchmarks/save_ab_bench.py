@@ -168,16 +168,7 @@ def hook_time(doctype: str, samples: int, calls: c.Calls) -> tuple[float, float]
 	from flow_engine import dispatch
 
 	real = dispatch.on_document_event
-	spent = {"seconds": 0.0, "calls": 0}
-
-	def timed(doc, method=None):
-		t0 = time.perf_counter()
-		try:
-			return real(doc, method)
-		finally:
-			spent["seconds"] += time.perf_counter() - t0
-			spent["calls"] += 1
-
+	timed, spent = c.timed(real)
 	per_insert = []
 	dispatch.on_document_event = timed
 	try:

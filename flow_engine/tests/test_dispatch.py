@@ -13,7 +13,13 @@ from flow_engine.dispatch import (
 	listened_in,
 	on_document_event,
 )
-from flow_engine.tests.utils import FlowTestCase, make_template, statuses, wipe_runs
+from flow_engine.tests.utils import (
+	FlowTestCase,
+	make_template,
+	new_request_with_the_hook,
+	statuses,
+	wipe_runs,
+)
 
 WAIT = [{"id": "a", "kind": "wait"}, {"id": "b", "kind": "wait", "depends_on": ["a"]}]
 
@@ -142,9 +148,7 @@ class TestDispatch(FlowTestCase):
 		frappe.db.commit()
 		note = frappe.get_doc({"doctype": "Note", "title": "no flows here"})
 		note.insert()
-		frappe.local.cache = {}  # a new request…
-		frappe.local.request_cache.clear()
-		frappe.get_attr("flow_engine.dispatch.on_document_event")  # …in which Frappe resolved the hook
+		new_request_with_the_hook()
 		with self.assertQueryCount(0), self.assertRedisCallCounts(0):
 			on_document_event(note, "on_update")
 			on_document_event(note, "after_insert")
@@ -160,9 +164,7 @@ class TestDispatch(FlowTestCase):
 		frappe.db.commit()
 		todo = frappe.get_doc({"doctype": "ToDo", "description": "open"}).insert()
 		frappe.db.commit()
-		frappe.local.cache = {}  # a new request…
-		frappe.local.request_cache.clear()
-		frappe.get_attr("flow_engine.dispatch.on_document_event")  # …in which Frappe resolved the hook
+		new_request_with_the_hook()
 		with self.assertQueryCount(0), self.assertRedisCallCounts(0):
 			on_document_event(todo, "on_update")
 		self.assertEqual(self.runs_for("ToDo", todo.name), [])

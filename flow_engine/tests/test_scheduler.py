@@ -20,6 +20,13 @@ DELAYED = [
 		"trigger": {"type": "after_delay", "delay_hours": 2},
 	},
 ]
+# a step that creates a document, fired an hour after its run starts (the group tests)
+GROUP_JOB = {
+	"id": "job",
+	"kind": "dispatch_job",
+	"trigger": {"type": "after_delay", "delay_hours": 1},
+	"payload": {"subject": "group of {{run.name}}"},
+}
 
 
 class TestScheduler(FlowTestCase):
@@ -259,12 +266,7 @@ class TestScheduler(FlowTestCase):
 		return names, base + timedelta(seconds=len(names))
 
 	def test_a_drain_commits_right_after_a_step_that_calls_outside_the_database(self):
-		job = {
-			"id": "job",
-			"kind": "dispatch_job",
-			"trigger": {"type": "after_delay", "delay_hours": 1},
-			"payload": {"subject": "group of {{run.name}}"},
-		}
+		job = GROUP_JOB
 		hook = {
 			"id": "hook",
 			"kind": "webhook",
@@ -294,12 +296,7 @@ class TestScheduler(FlowTestCase):
 		self.assertEqual([rows for rows in commits if rows], [names[:2], names[2:]])
 
 	def test_a_row_that_raises_sends_its_group_back_to_one_row_per_transaction(self):
-		job = {
-			"id": "job",
-			"kind": "dispatch_job",
-			"trigger": {"type": "after_delay", "delay_hours": 1},
-			"payload": {"subject": "group of {{run.name}}"},
-		}
+		job = GROUP_JOB
 		names, due = self.due_rows([[job], [job], [job]])
 		real = runs.fire_step
 		failing = frappe.db.get_value("Flow Step Pending", names[1], "flow_run")

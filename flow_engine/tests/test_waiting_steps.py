@@ -13,6 +13,7 @@ from flow_engine.tests.utils import (
 	MARK,
 	FlowTestCase,
 	make_template,
+	new_request_with_the_hook,
 	run_steps,
 	statuses,
 	wipe_runs,
@@ -193,9 +194,7 @@ class TestWaitForEvent(FlowTestCase):
 		frappe.local.cache = {}
 		self.assertIn("|Issue|", frappe.db.get_global(LISTENED_KEY))
 		note = frappe.get_doc({"doctype": "Note", "title": f"no flows {MARK}"}).insert()
-		frappe.local.cache = {}
-		frappe.local.request_cache.clear()
-		frappe.get_attr("flow_engine.dispatch.on_document_event")
+		new_request_with_the_hook()
 		with self.assertQueryCount(0), self.assertRedisCallCounts(0):
 			on_document_event(note, "on_update")
 		self.assertEqual(statuses(run)["resolved"], "waiting")

@@ -27,23 +27,6 @@ WRITE = re.compile(r"^\s*(insert|update|delete)\b[^`]*`(tab[^`]+)`", re.IGNORECA
 
 
 @contextmanager
-def counted_writes():
-	"""Count the statements that write, per statement kind and table: {("update", "tabFlow Run"): 1}."""
-	writes: dict[tuple[str, str], int] = {}
-	real = frappe.db.sql
-
-	def sql(query, *args, **kwargs):
-		found = WRITE.match(str(query))
-		if found:
-			key = (found.group(1).lower(), found.group(2))
-			writes[key] = writes.get(key, 0) + 1
-		return real(query, *args, **kwargs)
-
-	with patch.object(frappe.db, "sql", sql):
-		yield writes
-
-
-@contextmanager
 def recorded_statements():
 	"""Every statement sent through frappe.db.sql, as text."""
 	statements: list[str] = []
@@ -55,6 +38,20 @@ def recorded_statements():
 
 	with patch.object(frappe.db, "sql", sql):
 		yield statements
+
+
+@contextmanager
+def counted_writes():
+	"""The statements that write, counted per statement kind and table once the block is over:
+	{("update", "tabFlow Run"): 1}."""
+	writes: dict[tuple[str, str], int] = {}
+	with recorded_statements() as statements:
+		yield writes
+	for statement in statements:
+		found = WRITE.match(statement)
+		if found:
+			key = (found.group(1).lower(), found.group(2))
+			writes[key] = writes.get(key, 0) + 1
 
 
 class TestWriteCosts(FlowTestCase):

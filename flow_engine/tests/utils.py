@@ -204,6 +204,14 @@ class FlowTestCase(TestCase):
 				raise AssertionError(f"{cls.__name__} left the site changed: {key}: {value} != {after[key]}")
 
 
+def new_request_with_the_hook() -> None:
+	"""As at the start of a request in which Frappe has resolved flow_engine's document hook: the
+	request-local caches emptied (as frappe.init does), the hook's module imported."""
+	frappe.local.cache = {}
+	frappe.local.request_cache.clear()
+	frappe.get_attr("flow_engine.dispatch.on_document_event")
+
+
 def wipe_runs() -> None:
 	"""Between tests: the flow rows and test templates created since the class started."""
 	since = frappe.flags.flow_engine_rows_since
