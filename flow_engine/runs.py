@@ -261,6 +261,7 @@ def start_run(
 			variables=variables,
 			defaults={"retry": retry_policy(settings).as_dict(), "acting_user": fields["acted_as"]},
 		)
+	engine.effects.write_ledger()
 	if inserted:
 		save_run(run, report)
 	else:
@@ -279,6 +280,7 @@ def _operate(run_name: str, operation, loaded=None) -> tuple[Run, AdvanceReport]
 	engine = engine_for(run_name, acting_user=run.defaults.get("acting_user"))
 	with at_depth(int(row.depth or 0)):
 		report = operation(engine, run)
+	engine.effects.write_ledger()
 	save_run(run, report)
 	after_report(run, report)
 	return run, report

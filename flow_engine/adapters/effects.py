@@ -2,13 +2,15 @@
 
 Every effect is recorded in a Flow Effect row named after its key, written in the same database
 transaction as the effect itself (the created document, the Email Queue row, the Notification
-Log). A retried step therefore finds its earlier result instead of acting again, and when the
-transaction rolls back, the record goes with the effect. HTTP calls and SMS leave the database;
-for those the record is written after the call and the key is sent along (Idempotency-Key header).
+Log): the rows of one advance go in one INSERT at the run's save. A retried step therefore finds
+its earlier result instead of acting again, and when the transaction rolls back, the record goes
+with the effect. HTTP calls and SMS leave the database; for those the key is sent along
+(Idempotency-Key header), and a call made in a transaction that then rolls back is made again.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import frappe
@@ -18,6 +20,8 @@ from flow_engine.adapters import net
 from flow_engine.compat import is_write_conflict
 from flow_engine.runtime import StepError, StoreConflict, i18n
 from flow_engine.runtime.errors import Undeliverable
+
+_savepoints = itertools.count(1)
 
 
 class FrappeEffects:
@@ -33,7 +37,10 @@ class FrappeEffects:
 		# new_run: the run's name was taken in this transaction, so the ledger holds nothing of it
 		# but what this object writes (kept here too): a start reads no ledger row
 		self.new_run = new_run
+		# what this object performed, by ledger name; the rows not yet written go into one INSERT
+		# at the run's save (write_ledger): same transaction, same savepoints as the run's row
 		self._recorded: dict[str, dict] = {}
+		self._unwritten: list[tuple] = []
 		self.settings = settings
 		# whose permissions side effects are checked against (the template's Run As); the
 		# Administrator is refused nothing
@@ -67,16 +74,16 @@ class FrappeEffects:
 
 	def _ledgered(self, action, key, perform, reference, keep, writes_document) -> dict:
 		name = f"{key}|{action}"[:140]
-		if self.new_run:
-			if name in self._recorded:
-				return self._recorded[name]
-		else:
+		if name in self._recorded:
+			return self._recorded[name]
+		if not self.new_run:
 			earlier = frappe.db.sql("select result from `tabFlow Effect` where name = %s", (name,))
 			if earlier:
 				return json.loads(earlier[0][0] or "{}")
 		if writes_document:
 			self.before_document_write()  # outside the savepoint: a failed attempt must not undo it
-		savepoint = "flow_effect"
+		# a name of its own: a sub-flow's effects, nested in this one, must not replace its savepoint
+		savepoint = f"flow_effect_{next(_savepoints)}"
 		frappe.db.savepoint(savepoint)
 		try:
 			result = perform()
@@ -84,31 +91,35 @@ class FrappeEffects:
 			_undo_attempt(savepoint, exc)
 			raise
 		if keep is None or keep(result):
-			now = now_datetime()
 			ref_doctype, ref_name = reference or (result.get("doctype"), result.get("name"))
 			text = json.dumps(result, default=str)
-			frappe.db.sql(
-				"""insert into `tabFlow Effect`
-				(name, idempotency_key, action, flow_run, reference_doctype, reference_name, result,
-				creation, modified, owner, modified_by, docstatus)
-				values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0)""",
-				(
-					name,
-					key,
-					action,
-					self.run_name,
-					ref_doctype,
-					ref_name,
-					text,
-					now,
-					now,
-					"Administrator",
-					"Administrator",
-				),
-			)
-			if self.new_run:
-				self._recorded[name] = json.loads(text)  # as a later read of the row would give it
+			self._unwritten.append((name, key, action, ref_doctype, ref_name, text))
+			self._recorded[name] = json.loads(text)  # as a later read of the row would give it
 		return result
+
+	def write_ledger(self) -> None:
+		"""Write the Flow Effect rows of what was performed since the last call, in one INSERT.
+		The run's save calls it, in the transaction (and the savepoint of a group's row) that holds
+		the effects: rolled back with them, never written without them. Effects of an advance that
+		fails before its save leave with this object."""
+		if not self._unwritten:
+			return
+		now = now_datetime()
+		rows = [
+			(name, key, action, self.run_name, ref_doctype, ref_name, text, now, now)
+			for name, key, action, ref_doctype, ref_name, text in self._unwritten
+		]
+		frappe.db.sql(
+			"""insert into `tabFlow Effect`
+			(name, idempotency_key, action, flow_run, reference_doctype, reference_name, result,
+			creation, modified, owner, modified_by, docstatus)
+			values """
+			+ ", ".join(
+				["(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'Administrator', 'Administrator', 0)"] * len(rows)
+			),
+			tuple(value for row in rows for value in row),
+		)
+		self._unwritten.clear()
 
 	def _allowed(self, ptype: str, doctype: str, doc=None) -> None:
 		"""Refuse, as the step's error, what the acting user may not do."""

@@ -2,6 +2,7 @@
 
 import json
 from datetime import timedelta
+from unittest.mock import patch
 
 import frappe
 from frappe.utils import now_datetime
@@ -316,6 +317,31 @@ class TestSubFlows(FlowTestCase):
 		self.assertEqual(len(chain), 6)  # depths 0…5 (Flow Settings' limit is 5)
 		self.assertIn("sub-flows call one another more than 5 deep (Flow Settings):", chain[-1].error)
 		self.assertIn(f"{ping} → {pong} → {ping}", chain[-1].error)
+
+	def test_a_sub_flow_that_fails_after_its_steps_leaves_nothing_behind(self):
+		# the child's effects run in savepoints of their own, inside the parent step's: undoing the
+		# parent's step undoes the child's run and what its steps wrote, not only the child's last effect
+		child = make_template("child undone", CHILD, applies_to="Issue")
+		parent = self.parent(child)
+		frappe.db.commit()
+		issue = frappe.get_doc({"doctype": "Issue", "subject": f"_Test Flow undone {MARK}"}).insert()
+		frappe.db.commit()
+		real = runs.after_report
+
+		def child_fails(run, report, *, tell_parent=True):
+			if not tell_parent:  # the child's start, inside the parent's sub step
+				raise RuntimeError("the child's start fails after its steps")
+			return real(run, report, tell_parent=tell_parent)
+
+		with patch.object(runs, "after_report", child_fails):
+			run, _report = runs.start_run(parent, doctype="Issue", docname=issue.name)
+		frappe.db.commit()
+		self.assertEqual(frappe.get_all("Flow Run", filters={"flow_template": child}), [])
+		self.assertFalse(frappe.db.get_value("Issue", issue.name, "resolution_details"))
+		state = run_steps(run.name)["sub"]
+		self.assertEqual(state["status"], "scheduled")  # retried, as an outage would be
+		self.assertEqual(state["error"], "RuntimeError: the child's start fails after its steps")
+		self.assertEqual(frappe.db.count("Flow Effect", {"flow_run": run.name}), 0)
 
 	def test_cancelling_a_parent_cancels_its_running_sub_flow(self):
 		child = make_template("child cancel", CHILD, applies_to="Issue")

@@ -290,7 +290,69 @@ class TestWriteCosts(FlowTestCase):
 		)
 		self.assertEqual(second, first)
 		self.assertEqual(frappe.db.count("Notification Log", {"subject": subject}), 1)
-		self.assertEqual(frappe.db.count("Flow Effect", {"idempotency_key": key}), 1)
+		# the ledger row waits for the run's save, in the same transaction
+		self.assertEqual(frappe.db.count("Flow Effect", {"idempotency_key": key}), 0)
+		effects.write_ledger()
+		effects.write_ledger()  # nothing new: no second row, no error
+		row = frappe.db.get_value(
+			"Flow Effect",
+			{"idempotency_key": key},
+			["name", "action", "flow_run", "result", "owner"],
+			as_dict=True,
+		)
+		self.assertEqual(
+			(row.name, row.action, row.flow_run, json.loads(row.result), row.owner),
+			(f"{key}|notify_in_app", "notify_in_app", "FR-new-run-test", first, "Administrator"),
+		)
+
+	def test_the_ledger_of_an_advance_is_one_insert_with_the_run(self):
+		template = make_template(
+			"ledger rows",
+			[
+				{"id": "job", "kind": "dispatch_job", "payload": {"subject": "job of {{run.name}}"}},
+				{
+					"id": "tell",
+					"kind": "notify",
+					"depends_on": ["job"],
+					"payload": {"channel": "in_app", "to": "Administrator", "subject": "s {{run.name}}"},
+				},
+				{
+					"id": "again",
+					"kind": "dispatch_job",
+					"depends_on": ["tell"],
+					"payload": {"subject": "again of {{run.name}}"},
+				},
+			],
+		)
+		with counted_writes() as writes:
+			run, _report = runs.start_run(template)
+		self.assertEqual(writes[("insert", "tabFlow Effect")], 1)
+		effects = frappe.get_all(
+			"Flow Effect",
+			filters={"flow_run": run.name},
+			fields=["idempotency_key", "action", "reference_doctype"],
+		)
+		self.assertEqual(
+			sorted((e.idempotency_key.split(":")[-1], e.action, e.reference_doctype) for e in effects),
+			[
+				("again", "create_dispatch_job", "Dispatch Job"),
+				("job", "create_dispatch_job", "Dispatch Job"),
+				("tell", "notify_in_app", None),
+			],
+		)
+
+	def test_an_advance_that_fails_before_its_save_writes_no_ledger(self):
+		template = make_template(
+			"ledger lost with its effect",
+			[{"id": "job", "kind": "dispatch_job", "payload": {"subject": "lost {{run.name}}"}}],
+		)
+		before = frappe.db.count("Flow Effect")
+		with patch.object(runs, "save_run", side_effect=RuntimeError("the save fails")):
+			with self.assertRaises(RuntimeError):
+				runs.start_run(template)
+		frappe.db.rollback()
+		self.assertEqual(frappe.db.count("Flow Effect"), before)
+		self.assertEqual(frappe.db.count("Dispatch Job", {"subject": ("like", "lost FR-%")}), 0)
 
 	def test_purge_deletes_only_old_fired_and_cancelled_rows(self):
 		old = now_datetime() - timedelta(days=31)
