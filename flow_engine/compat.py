@@ -47,6 +47,33 @@ def _is_driver_error(exc: BaseException) -> bool:
 	return type(exc).__module__.split(".")[0] in ("pymysql", "MySQLdb")
 
 
+def _commit_chains() -> bool:
+	import inspect
+
+	from frappe.database.database import Database
+
+	return "chain" in inspect.signature(Database.commit).parameters
+
+
+# v16's commit(chain=True) ends a transaction and starts the next with COMMIT AND CHAIN (one
+# statement, the next transaction at the same isolation level); v15's commit has no such argument.
+_COMMIT_CHAINS = _commit_chains()
+
+
+def commit_and_chain() -> None:
+	"""Frappe's commit (its callbacks, in its order), the next transaction started by the same
+	statement and at the same isolation level as the one committed."""
+	if _COMMIT_CHAINS:
+		frappe.db.commit(chain=True)
+		return
+	db = frappe.db  # v15's commit, with COMMIT AND CHAIN in place of COMMIT then START TRANSACTION
+	db.before_rollback.reset()
+	db.after_rollback.reset()
+	db.before_commit.run()
+	db.sql("commit and chain")
+	db.after_commit.run()
+
+
 def __getattr__(name: str):
 	# The test base class, imported only by the tests (frappe.tests is heavy for every request):
 	# v16 has IntegrationTestCase (FrappeTestCase is deprecated there and removed in v17); v15 has

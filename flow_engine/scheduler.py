@@ -25,7 +25,7 @@ import frappe
 from frappe.utils import now_datetime
 
 from flow_engine.adapters.store import load_pending, update_row
-from flow_engine.compat import is_write_conflict
+from flow_engine.compat import commit_and_chain, is_write_conflict
 from flow_engine.runtime import RetryPolicy, StoreConflict
 from flow_engine.settings import get_settings
 
@@ -173,6 +173,18 @@ def claim(batch_size: int, worker: str, lease_seconds: int, *, starts_only: bool
 		return _claim(batch_size, worker, lease_seconds, starts_only)
 
 
+def _new_transaction() -> None:
+	"""End the open transaction and start another. With nothing written in it and no callback
+	waiting for its commit, START TRANSACTION alone does both (it ends the open one as a COMMIT
+	would); otherwise Frappe's commit, so that the caller's callbacks run as they would have."""
+	db = frappe.db
+	# (the callback queues' only way to tell they are empty is their deque, in both releases)
+	if db.transaction_writes or db.before_commit._functions or db.after_commit._functions:
+		db.commit()
+	else:
+		db.begin()
+
+
 class _ReadCommitted:
 	"""Run the drain's transactions (claims and steps) in READ COMMITTED, then give the session
 	its own level back.
@@ -204,7 +216,7 @@ class _ReadCommitted:
 		frappe.db.sql(
 			"set @flow_engine_isolation = @@session.tx_isolation, session tx_isolation = 'READ-COMMITTED'"
 		)
-		frappe.db.commit()  # the next transaction starts at the new level
+		_new_transaction()  # the next transaction starts at the new level
 		frappe.local.flags.flow_engine_read_committed = True
 		self.active = True
 		return self
@@ -280,7 +292,7 @@ def _claim(batch_size: int, worker: str, lease_seconds: int, starts_only: bool) 
 				.set(table.last_error, "lease expired: the worker that claimed it stopped")
 				.where(table.name.isin(expired_names))
 			).run()
-	frappe.db.commit()
+	commit_and_chain()  # the next transaction at this one's level (READ COMMITTED in a drain)
 	return names
 
 
@@ -381,7 +393,9 @@ class Group:
 				)
 			if restore:
 				self.isolation.restore()
-			frappe.db.commit()
+				frappe.db.commit()  # the next transaction at the level restored
+			else:
+				commit_and_chain()
 		except Exception:
 			if restore:
 				self.isolation.unrestore()  # the rows run again alone, read committed

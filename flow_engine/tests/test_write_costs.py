@@ -54,6 +54,10 @@ def counted_writes():
 			writes[key] = writes.get(key, 0) + 1
 
 
+def transaction_control(statements: list[str]) -> list[str]:
+	return [q.lower() for q in statements if q.split()[0].lower() in ("start", "commit", "rollback")]
+
+
 class TestWriteCosts(FlowTestCase):
 	def setUp(self):
 		wipe_runs()
@@ -214,8 +218,12 @@ class TestWriteCosts(FlowTestCase):
 		with self.freeze_time(due + timedelta(seconds=1)), recorded_statements() as statements:
 			stats = drain(budget_seconds=5)
 		self.assertEqual((stats.claimed, stats.completed), (1, 1))
-		# to READ COMMITTED, the claim, the group: no fourth commit to give the level back
-		self.assertEqual([q for q in statements if q.lower() == "commit"], ["commit"] * 3)
+		# to READ COMMITTED with nothing to commit first: START TRANSACTION alone; the claim's commit
+		# starts the next transaction (at its level); the group's commit gives the level back
+		self.assertEqual(
+			transaction_control(statements),
+			["start transaction", "commit and chain", "commit", "start transaction"],
+		)
 		self.assertEqual(frappe.db.sql("select @@session.tx_isolation")[0][0], "REPEATABLE-READ")
 		# and the transaction open after the drain is at that level: it reads the same row twice
 		query = "select modified from `tabFlow Run` where name = %s"
@@ -231,6 +239,20 @@ class TestWriteCosts(FlowTestCase):
 			self.assertEqual(frappe.db.sql(query, (run.name,))[0][0], first)
 			frappe.db.commit()
 			self.assertEqual(frappe.db.sql(query, (run.name,))[0][0], first + timedelta(seconds=1))
+
+	def test_a_drain_commits_first_what_its_caller_left_to_commit(self):
+		template = make_template("level after writes", DELAYED)
+		run, _report = runs.start_run(template)
+		frappe.db.commit()
+		due = frappe.db.get_value("Flow Step Pending", {"flow_run": run.name}, "trigger_at")
+		committed = []
+		frappe.db.after_commit.add(lambda: committed.append("the caller's callback"))
+		with self.freeze_time(due + timedelta(seconds=1)), recorded_statements() as statements:
+			drain(budget_seconds=5)
+		self.assertEqual(committed, ["the caller's callback"])
+		self.assertEqual(
+			transaction_control(statements)[:3], ["commit", "start transaction", "commit and chain"]
+		)
 
 	def test_a_session_that_lost_the_saved_level_gets_the_server_s(self):
 		from flow_engine import scheduler
