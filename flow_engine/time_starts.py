@@ -200,7 +200,9 @@ def date_field_problem(doctype: str | None, field: str | None) -> str | None:
 
 def ensure_date_index(doctype: str | None, field: str | None) -> None:
 	"""The date pass queries the field by range: it needs an index. Declared with a Property
-	Setter (what Customize Form's "Index" does), so that a migrate keeps it."""
+	Setter (what Customize Form's "Index" does), so that a migrate keeps it; the setter belongs to
+	flow_engine's module, so that uninstalling the app removes it (Frappe deletes what links to an
+	app's Module Def), and Frappe drops the index the next time it syncs the doctype's table."""
 	if not doctype or not field or (doctype, field) in _INDEXED or date_field_problem(doctype, field):
 		return
 	if field in ("creation", "modified") or frappe.db.get_column_index(f"tab{doctype}", field, unique=False):
@@ -208,7 +210,8 @@ def ensure_date_index(doctype: str | None, field: str | None) -> None:
 		return
 	from frappe.custom.doctype.property_setter.property_setter import make_property_setter
 
-	make_property_setter(doctype, field, "search_index", "1", "Check", for_doctype=False)
+	setter = make_property_setter(doctype, field, "search_index", "1", "Check", for_doctype=False)
+	setter.db_set("module", "Flow Engine", update_modified=False)
 	frappe.db.commit()
 	frappe.db.add_index(doctype, [field])  # DDL: MariaDB commits around it
 	frappe.db.commit()

@@ -128,6 +128,14 @@ class TestTimeStarts(FlowTestCase):
 		)
 		# the field is indexed (and declared so, for migrate to keep it)
 		self.assertTrue(frappe.db.get_column_index("tabContract", "end_date", unique=False))
+		if not self.had_index and not self.had_setter:
+			# flow_engine's declaration: Frappe removes it with the app's module on uninstall
+			setter = frappe.get_all(
+				"Property Setter",
+				filters={"doc_type": "Contract", "field_name": "end_date", "property": "search_index"},
+				fields=["value", "module"],
+			)
+			self.assertEqual([(s.value, s.module) for s in setter], [("1", "Flow Engine")])
 
 	def test_a_moved_date_moves_the_start_and_a_late_contract_starts_only_if_asked(self):
 		with self.freeze_time(self.t0):
