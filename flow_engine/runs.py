@@ -77,6 +77,16 @@ def template_definition(template) -> dict:
 	}
 
 
+class InvalidTemplate(frappe.ValidationError):
+	"""A template whose definition is refused, so that no run of it starts. `text`: its problems
+	(each naming its step and field), in English, for a run's error (a sub-flow step calling it)."""
+
+	def __init__(self, template_name: str, error: DefinitionError):
+		self.template_name = template_name
+		self.text = str(error)
+		super().__init__(self.text)
+
+
 def problems_message(exc: DefinitionError) -> str:
 	from flow_engine.translation import problem_text
 
@@ -190,7 +200,13 @@ def start_run(
 	try:
 		definition = load_definition(template_definition(template), registry)
 	except DefinitionError as exc:
-		frappe.throw(problems_message(exc), title=_("Flow Template {0} is invalid").format(template_name))
+		# for the person who started it (a sub-flow step takes the message back: see effects)
+		frappe.msgprint(
+			problems_message(exc),
+			title=_("Flow Template {0} is invalid").format(template_name),
+			indicator="red",
+		)
+		raise InvalidTemplate(template_name, exc) from None
 	context = build_context(doctype, docname, doc_snapshot, reload=doc_snapshot is None)
 	context["template"] = {
 		"name": template.name,

@@ -270,17 +270,25 @@ class FrappeEffects:
 				raise StepError(i18n._("Flow Template {0!r} is not active").format(template), retryable=False)
 			if doctype and docname and not document_exists(doctype, docname):
 				raise StepError(i18n._("{0} {1} does not exist").format(doctype, docname), retryable=False)
-			run, _report = runs.start_run(
-				template,
-				doctype=doctype,
-				docname=docname,
-				event="sub_flow",
-				variables=variables,
-				depth=depth,
-				parent=parent,
-				lineage=lineage,
-				tell_parent=False,
-			)
+			try:
+				run, _report = runs.start_run(
+					template,
+					doctype=doctype,
+					docname=docname,
+					event="sub_flow",
+					variables=variables,
+					depth=depth,
+					parent=parent,
+					lineage=lineage,
+					tell_parent=False,
+				)
+			except runs.InvalidTemplate as exc:
+				# its definition was refused: retrying will not mend it (Retry does, once it is fixed);
+				# the error is the step's, not a message for whoever's request ran the step
+				frappe.clear_last_message()
+				raise StepError(
+					i18n._("Flow Template {0!r} is invalid: {1}").format(template, exc.text), retryable=False
+				) from None
 			return sub_flow_summary(run, template)
 
 		return self._once(

@@ -343,6 +343,42 @@ class TestSubFlows(FlowTestCase):
 		self.assertEqual(state["error"], "RuntimeError: the child's start fails after its steps")
 		self.assertEqual(frappe.db.count("Flow Effect", {"flow_run": run.name}), 0)
 
+	def test_a_sub_flow_whose_template_became_invalid_fails_its_step_at_once(self):
+		child = make_template("child broken", CHILD, applies_to="Issue")
+		parent = self.parent(child)
+		# broken after the parent was saved (its check passed), by a write that skipped validation
+		broken = json.dumps({"steps": [{"id": "orphan", "kind": "wait", "depends_on": ["nowhere"]}]})
+		frappe.db.set_value("Flow Template", child, "flow_definition", broken)
+		frappe.db.commit()
+		issue = frappe.get_doc({"doctype": "Issue", "subject": f"_Test Flow broken {MARK}"}).insert()
+		frappe.db.commit()
+		run, _report = runs.start_run(parent, doctype="Issue", docname=issue.name)
+		frappe.db.commit()
+		state = run_steps(run.name)["sub"]
+		# no retry: a template does not mend itself; Retry runs it again once it is fixed
+		self.assertEqual((state["status"], state["tries"]), ("failed", 1))
+		self.assertTrue(state["error"].startswith(f"Flow Template {child!r} is invalid: "), state["error"])
+		self.assertIn("orphan", state["error"])
+		self.assertIn("nowhere", state["error"])
+		self.assertEqual(frappe.db.get_value("Flow Run", run.name, "status"), "failed")
+		self.assertEqual(frappe.get_all("Flow Run", filters={"flow_template": child}), [])
+
+	def test_starting_an_invalid_template_tells_the_person_why(self):
+		template = make_template("broken start", CHILD, applies_to="Issue")
+		broken = json.dumps({"steps": [{"id": "orphan", "kind": "wait", "depends_on": ["nowhere"]}]})
+		frappe.db.set_value("Flow Template", template, "flow_definition", broken)
+		frappe.db.commit()
+		frappe.clear_messages()
+		with self.assertRaises(frappe.ValidationError) as caught:
+			runs.start_run(template)
+		self.assertIsInstance(caught.exception, runs.InvalidTemplate)
+		message = frappe.local.message_log[-1]
+		message = json.loads(message) if isinstance(message, str) else message
+		self.assertEqual(message["title"], f"Flow Template {template} is invalid")
+		self.assertIn("step orphan: depends_on", message["message"])
+		self.assertIn("nowhere", message["message"])
+		frappe.clear_messages()
+
 	def test_cancelling_a_parent_cancels_its_running_sub_flow(self):
 		child = make_template("child cancel", CHILD, applies_to="Issue")
 		parent = self.parent(child)
