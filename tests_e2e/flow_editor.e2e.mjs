@@ -366,6 +366,12 @@ try {
 		);
 		assert.equal(await link.count(), 1, "a link to the updated customer");
 		assert.equal(await page.evaluate(() => cur_frm.doc.status), "running");
+		// only the engine writes a run: no Save button (the server would refuse it)
+		assert.equal(await page.evaluate(() => cur_frm.save_disabled), true);
+		const save = page.locator("#page-Flow\\ Run .page-actions .primary-action:visible", {
+			hasText: "Save",
+		});
+		assert.equal(await save.count(), 0, "no Save button on a run");
 		await shot("10-run-form");
 	});
 

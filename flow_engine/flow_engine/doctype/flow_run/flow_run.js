@@ -12,6 +12,8 @@ function flow_engine_bundle() {
 
 frappe.ui.form.on("Flow Run", {
 	refresh(frm) {
+		// the engine writes runs (the server refuses any other save): the form's actions are its buttons
+		frm.disable_save();
 		flow_engine_bundle().then(() => flow_engine.run_form.setup(frm));
 	},
 });

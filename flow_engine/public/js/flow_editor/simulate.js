@@ -24,6 +24,13 @@ function event_details(event) {
 	return pairs_html(payload_pairs(event.payload, 120));
 }
 
+function effects_text(effects) {
+	const n = (effects || []).length;
+	return n === 1
+		? __("1 side effect recorded, none performed")
+		: __("{0} side effects recorded, none performed", [n]);
+}
+
 export function simulation_html(result, kinds) {
 	const events = result.events || [];
 	const counts = {};
@@ -54,9 +61,7 @@ export function simulation_html(result, kinds) {
 	return `
 		<div class="fe-sim-result">
 			<p>${indicator(run_status_label(result.status), RUN_STATUS_COLORS[result.status])}
-				<span class="text-muted small">${summary}; ${esc(
-		__("{0} side effects recorded, none performed", [(result.effects || []).length])
-	)}</span></p>
+				<span class="text-muted small">${summary}; ${esc(effects_text(result.effects))}</span></p>
 			<table class="table table-sm table-bordered fe-sim-table">
 				<thead><tr><th>${__("When")}</th><th>${__("Step")}</th><th>${__("Status")}</th><th>${__(
 		"Details"
