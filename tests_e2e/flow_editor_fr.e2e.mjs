@@ -478,7 +478,8 @@ try {
 		const headers = (await result.locator("thead th").allInnerTexts()).map((t) => t.trim());
 		assert.deepEqual(headers, ["Quand", "Étape", "Statut", "Détails"]);
 		const text = await text_of(result);
-		assert.match(text, /effets de bord enregistrés, aucun réalisé/);
+		// one update step: one side effect, in the singular
+		assert.match(text, /; 1 effet de bord enregistré, aucun réalisé/);
 		assert.match(text, /Terminé/);
 		await shot("04-simulation");
 		await close_modal();
