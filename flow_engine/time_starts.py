@@ -210,10 +210,11 @@ def ensure_date_index(doctype: str | None, field: str | None) -> None:
 		return
 	from frappe.custom.doctype.property_setter.property_setter import make_property_setter
 
+	frappe.db.add_index(doctype, [field])  # DDL: MariaDB commits around it
+	# after the index: v16's add_index declares it too, with a setter of the same name and no
+	# module, which this one replaces
 	setter = make_property_setter(doctype, field, "search_index", "1", "Check", for_doctype=False)
 	setter.db_set("module", "Flow Engine", update_modified=False)
-	frappe.db.commit()
-	frappe.db.add_index(doctype, [field])  # DDL: MariaDB commits around it
 	frappe.db.commit()
 	_INDEXED.add((doctype, field))
 
