@@ -510,7 +510,8 @@ class _SavedDoc:
 		if self._customer is None:
 			from flow_engine.runs import customer_data, customer_of
 
-			self._customer = customer_data(customer_of(self.whole()))
+			# (customer_of reads the few link fields it needs from the document itself)
+			self._customer = customer_data(customer_of(self.doc))
 		return self._customer
 
 	def whole(self) -> dict:
