@@ -82,7 +82,6 @@ class InvalidTemplate(frappe.ValidationError):
 	(each naming its step and field), in English, for a run's error (a sub-flow step calling it)."""
 
 	def __init__(self, template_name: str, error: DefinitionError):
-		self.template_name = template_name
 		self.text = str(error)
 		super().__init__(self.text)
 
