@@ -51,6 +51,12 @@ def resolve_issue_flow(on_timeout="branch"):
 	]
 
 
+def new_issue(subject: str):
+	doc = frappe.get_doc({"doctype": "Issue", "subject": f"_Test Flow {subject} {MARK}"}).insert()
+	frappe.db.commit()
+	return doc
+
+
 class TestWaitForEvent(FlowTestCase):
 	def setUp(self):
 		wipe_runs()
@@ -60,11 +66,6 @@ class TestWaitForEvent(FlowTestCase):
 		frappe.db.rollback()
 		wipe_runs()
 
-	def issue(self, subject: str):
-		doc = frappe.get_doc({"doctype": "Issue", "subject": f"_Test Flow {subject} {MARK}"}).insert()
-		frappe.db.commit()
-		return doc
-
 	def start(self, template: str, issue) -> str:
 		run, _report = runs.start_run(template, doctype="Issue", docname=issue.name)
 		frappe.db.commit()
@@ -73,7 +74,7 @@ class TestWaitForEvent(FlowTestCase):
 	def test_the_event_takes_the_event_branch_with_the_document(self):
 		template = make_template("resolved", resolve_issue_flow(), applies_to="Issue")
 		frappe.db.commit()
-		issue, other = self.issue("waits"), self.issue("other")
+		issue, other = new_issue("waits"), new_issue("other")
 		run = self.start(template, issue)
 		self.assertEqual(statuses(run)["resolved"], "waiting")
 		watch = frappe.get_all(
@@ -122,7 +123,7 @@ class TestWaitForEvent(FlowTestCase):
 		branch = make_template("timeout branch", resolve_issue_flow(), applies_to="Issue")
 		failing = make_template("timeout fails", resolve_issue_flow("fail"), applies_to="Issue")
 		frappe.db.commit()
-		issue = self.issue("never resolved")
+		issue = new_issue("never resolved")
 		started = now_datetime()
 		first, second = self.start(branch, issue), self.start(failing, issue)
 		with self.freeze_time(started + timedelta(days=1)):
@@ -159,7 +160,7 @@ class TestWaitForEvent(FlowTestCase):
 		]
 		template = make_template("match", steps, applies_to="Issue")
 		frappe.db.commit()
-		issue = self.issue("first")
+		issue = new_issue("first")
 		run, _report = runs.start_run(
 			template, doctype="Issue", docname=issue.name, variables={"contact": f"ann-{MARK}@example.com"}
 		)
@@ -188,7 +189,7 @@ class TestWaitForEvent(FlowTestCase):
 		frappe.local.cache = {}
 		self.assertIn("|Issue|", frappe.db.get_global(LISTENED_KEY))
 		# a run keeps waiting when its template is turned off: the DocType stays listened
-		run = self.start(template, self.issue("kept"))
+		run = self.start(template, new_issue("kept"))
 		frappe.db.set_value("Flow Template", template, "is_active", 0)
 		frappe.get_doc("Flow Template", template).save()
 		frappe.db.commit()
@@ -205,7 +206,7 @@ class TestWaitForEvent(FlowTestCase):
 
 		template = make_template("api", resolve_issue_flow(), applies_to="Issue")
 		frappe.db.commit()
-		run = self.start(template, self.issue("api"))
+		run = self.start(template, new_issue("api"))
 		with self.assertRaises(frappe.ValidationError) as caught:
 			complete_step(run, "resolved", "{}")
 		self.assertIn("it goes on by itself when that happens", str(caught.exception))
@@ -254,8 +255,7 @@ class TestSubFlows(FlowTestCase):
 		child = make_template("child", CHILD, applies_to="Issue")
 		parent = self.parent(child)
 		frappe.db.commit()
-		issue = frappe.get_doc({"doctype": "Issue", "subject": f"_Test Flow sub {MARK}"}).insert()
-		frappe.db.commit()
+		issue = new_issue("sub")
 		started = now_datetime()
 		run, _report = runs.start_run(parent, doctype="Issue", docname=issue.name)
 		frappe.db.commit()
@@ -285,7 +285,7 @@ class TestSubFlows(FlowTestCase):
 		child = make_template("child nowait", CHILD, applies_to="Issue")
 		parent = self.parent(child, wait=False)
 		frappe.db.commit()
-		issue = frappe.get_doc({"doctype": "Issue", "subject": f"_Test Flow nowait {MARK}"}).insert()
+		issue = new_issue("nowait")
 		run, _report = runs.start_run(parent, doctype="Issue", docname=issue.name)
 		frappe.db.commit()
 		self.assertEqual(run.status, "completed")
@@ -305,7 +305,7 @@ class TestSubFlows(FlowTestCase):
 		doc.flow_definition = json.dumps(definition)
 		doc.save()
 		frappe.db.commit()
-		issue = frappe.get_doc({"doctype": "Issue", "subject": f"_Test Flow ping {MARK}"}).insert()
+		issue = new_issue("ping")
 		runs.start_run(ping, doctype="Issue", docname=issue.name)
 		frappe.db.commit()
 		chain = frappe.get_all(
@@ -324,8 +324,7 @@ class TestSubFlows(FlowTestCase):
 		child = make_template("child undone", CHILD, applies_to="Issue")
 		parent = self.parent(child)
 		frappe.db.commit()
-		issue = frappe.get_doc({"doctype": "Issue", "subject": f"_Test Flow undone {MARK}"}).insert()
-		frappe.db.commit()
+		issue = new_issue("undone")
 		real = runs.after_report
 
 		def child_fails(run, report, *, tell_parent=True):
@@ -350,8 +349,7 @@ class TestSubFlows(FlowTestCase):
 		broken = json.dumps({"steps": [{"id": "orphan", "kind": "wait", "depends_on": ["nowhere"]}]})
 		frappe.db.set_value("Flow Template", child, "flow_definition", broken)
 		frappe.db.commit()
-		issue = frappe.get_doc({"doctype": "Issue", "subject": f"_Test Flow broken {MARK}"}).insert()
-		frappe.db.commit()
+		issue = new_issue("broken")
 		run, _report = runs.start_run(parent, doctype="Issue", docname=issue.name)
 		frappe.db.commit()
 		state = run_steps(run.name)["sub"]
@@ -383,7 +381,7 @@ class TestSubFlows(FlowTestCase):
 		child = make_template("child cancel", CHILD, applies_to="Issue")
 		parent = self.parent(child)
 		frappe.db.commit()
-		issue = frappe.get_doc({"doctype": "Issue", "subject": f"_Test Flow cancel {MARK}"}).insert()
+		issue = new_issue("cancel")
 		run, _report = runs.start_run(parent, doctype="Issue", docname=issue.name)
 		frappe.db.commit()
 		runs.cancel_run(run.name, "no longer needed")
